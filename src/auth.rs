@@ -1,0 +1,506 @@
+//! The login flow: plain Rust over small traits, with no libpam, network or clock
+//! of its own. src/pam turns the `Outcome` into a PAM return code.
+
+use std::time::Duration;
+
+use zeroize::Zeroizing;
+
+use crate::config::{Config, DirectoryFailurePolicy, SendFailurePolicy, UnenrolledPolicy};
+use crate::log::Log;
+use crate::message;
+use crate::otp::Code;
+use crate::phone::Phone;
+use crate::state::{SendAllowance, Store, StoreError};
+
+pub const MSG_WRONG: &str = "Wrong code.";
+pub const MSG_TOO_MANY: &str = "Too many wrong codes.";
+pub const MSG_EXPIRED: &str = "Code expired.";
+pub const MSG_LOCKED: &str = "Too many failed verifications; try again later.";
+pub const MSG_SEND_FAILED: &str = "The SMS code could not be sent; try again later.";
+pub const MSG_NO_RESEND: &str = "No new code can be sent now.";
+pub const MSG_NEW_CODE: &str = "A new code was sent.";
+pub const MSG_BACKUP_ONLY_PROMPT: &str = "No SMS can be sent now. Backup code: ";
+
+/// The user interface of one login: the PAM conversation, or a fake in tests.
+pub trait Prompter {
+    /// Ask and wait for an answer; `echo` shows what is typed.
+    fn prompt(&mut self, text: &str, echo: bool) -> Result<Zeroizing<String>, ConversationError>;
+    fn error(&mut self, text: &str) -> Result<(), ConversationError>;
+    fn info(&mut self, text: &str) -> Result<(), ConversationError>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the conversation with the user failed")]
+pub struct ConversationError;
+
+/// Where a number was found.
+#[derive(Debug, Clone)]
+pub struct PhoneRecord {
+    pub phone: Phone,
+    /// e.g. "file /etc/security/pam_smsotp.phones"
+    pub source: String,
+    /// The LDAP entry, for `smsotp lookup`.
+    pub dn: Option<String>,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum DirectoryError {
+    #[error("{source_name} is unavailable: {reason}")]
+    Unavailable { source_name: String, reason: String },
+    #[error("{source_name} refused the entry: {reason}")]
+    Refused { source_name: String, reason: String },
+}
+
+/// One phone source (file, LDIF, LDAP). `remaining` is what is left of the login's budget.
+pub trait Directory {
+    fn describe(&self) -> String;
+    fn lookup(&self, user: &str, remaining: Duration, log: &dyn Log) -> Result<Option<PhoneRecord>, DirectoryError>;
+}
+
+pub struct Sms<'a> {
+    pub to: &'a Phone,
+    pub text: &'a str,
+    /// The code inside `text`, so that connectors can keep it out of their logs.
+    pub code: &'a str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub connector: String,
+    pub message_id: Option<String>,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("no connector accepted the message")]
+pub struct SendFailed;
+
+/// Delivers one SMS through the configured connectors, logging each failure.
+pub trait Sender {
+    fn send(&self, sms: &Sms<'_>, remaining: Duration, log: &dyn Log) -> Result<Receipt, SendFailed>;
+}
+
+/// Seconds since the Unix epoch, with sub-second precision.
+pub trait Clock {
+    fn now(&self) -> Duration;
+}
+
+pub trait Accounts {
+    /// Is `user` a member (primary or supplementary) of any of `groups`?
+    fn in_any_group(&self, user: &str, groups: &[String]) -> Result<bool, String>;
+}
+
+/// Who is logging in, from where, through what.
+#[derive(Debug, Clone, Default)]
+pub struct Login {
+    pub user: String,
+    pub service: String,
+    pub rhost: Option<String>,
+    pub tty: Option<String>,
+    /// This machine's name, for the {host} placeholder.
+    pub host: String,
+}
+
+impl Login {
+    fn origin(&self) -> Option<&str> {
+        self.rhost.as_deref().filter(|s| !s.is_empty()).or(self.tty.as_deref().filter(|s| !s.is_empty()))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    SkipGroup,
+    NotInOnlyGroups,
+    TrustedNetwork,
+    Grace,
+    Unenrolled,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DenyReason {
+    Unenrolled,
+    LockedOut,
+    Expired,
+    SendFailed,
+    DirectoryFailed,
+    /// The directory holds an entry for the user that is not a usable number.
+    BadNumber,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnavailableReason {
+    Directory,
+    Send,
+}
+
+/// How a login ended. src/pam/codes.rs maps each to exactly one PAM code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    SuccessWithBackupCode { remaining: usize },
+    Skipped(SkipReason),
+    Denied(DenyReason),
+    MaxTries,
+    Unavailable(UnavailableReason),
+    ServiceError(String),
+    ConversationFailed,
+}
+
+pub struct Deps<'a> {
+    pub prompter: &'a mut dyn Prompter,
+    pub directories: &'a [Box<dyn Directory + 'a>],
+    pub sender: &'a dyn Sender,
+    pub store: &'a mut dyn Store,
+    pub clock: &'a dyn Clock,
+    pub accounts: &'a dyn Accounts,
+    pub log: &'a dyn Log,
+}
+
+/// Run one login to its end.
+pub fn authenticate(config: &Config, login: &Login, deps: Deps<'_>) -> Outcome {
+    let started = deps.clock.now();
+    let mut flow = Flow { config, login, deps, deadline: started + Duration::from_secs(config.limits.login_budget) };
+    let outcome = flow.run();
+    flow.log_outcome(&outcome);
+    outcome
+}
+
+enum Mode {
+    /// An SMS code is outstanding.
+    Sms(Code),
+    /// No SMS could be sent: only a backup code is accepted.
+    BackupOnly,
+}
+
+struct Flow<'a, 'd> {
+    config: &'a Config,
+    login: &'a Login,
+    deps: Deps<'d>,
+    deadline: Duration,
+}
+
+/// An early end of the flow.
+type Step<T> = Result<T, Outcome>;
+
+impl Flow<'_, '_> {
+    fn run(&mut self) -> Outcome {
+        match self.try_run() {
+            Ok(o) | Err(o) => o,
+        }
+    }
+
+    fn try_run(&mut self) -> Step<Outcome> {
+        if let Some(reason) = self.skip_reason() {
+            return Ok(Outcome::Skipped(reason));
+        }
+        let user = &self.login.user;
+        let now = self.deps.clock.now();
+        if let Some(until) = self.store(|s| s.locked_until(user, now))? {
+            let secs = until.saturating_sub(now).as_secs();
+            self.deps.log.notice(&format!("user {user}: locked out for another {secs}s"));
+            self.say_error(MSG_LOCKED)?;
+            return Ok(Outcome::Denied(DenyReason::LockedOut));
+        }
+        if self.config.policy.grace > 0 {
+            if let Some(origin) = self.login.origin() {
+                if self.store(|s| s.grace_active(user, origin, now))? {
+                    return Ok(Outcome::Skipped(SkipReason::Grace));
+                }
+            }
+        }
+        let record = match self.find_phone()? {
+            Some(r) => r,
+            None => {
+                return Ok(match self.config.policy.unenrolled {
+                    UnenrolledPolicy::Deny => Outcome::Denied(DenyReason::Unenrolled),
+                    UnenrolledPolicy::Ignore => Outcome::Skipped(SkipReason::Unenrolled),
+                });
+            }
+        };
+        self.deps.log.debug(&format!("user {user}: number {} from {}", record.phone.masked(), record.source));
+        let mode = self.first_code(&record.phone)?;
+        self.challenge(&record.phone, mode)
+    }
+
+    fn skip_reason(&self) -> Option<SkipReason> {
+        let policy = &self.config.policy;
+        let user = &self.login.user;
+        if !policy.only_groups.is_empty() {
+            match self.deps.accounts.in_any_group(user, &policy.only_groups) {
+                Ok(false) => return Some(SkipReason::NotInOnlyGroups),
+                Ok(true) => {}
+                // Not knowing the groups must never waive the code.
+                Err(e) => self.deps.log.warn(&format!("user {user}: group lookup failed ({e}); asking for a code")),
+            }
+        }
+        if !policy.skip_groups.is_empty() {
+            match self.deps.accounts.in_any_group(user, &policy.skip_groups) {
+                Ok(true) => return Some(SkipReason::SkipGroup),
+                Ok(false) => {}
+                Err(e) => self.deps.log.warn(&format!("user {user}: group lookup failed ({e}); asking for a code")),
+            }
+        }
+        if !policy.trusted_networks.is_empty() {
+            if let Some(ip) = self.login.rhost.as_deref().and_then(|h| h.parse::<std::net::IpAddr>().ok()) {
+                if policy.trusted_networks.iter().any(|net| net.contains(&ip)) {
+                    return Some(SkipReason::TrustedNetwork);
+                }
+            }
+        }
+        None
+    }
+
+    fn remaining(&self) -> Duration {
+        self.deadline.saturating_sub(self.deps.clock.now())
+    }
+
+    fn find_phone(&mut self) -> Step<Option<PhoneRecord>> {
+        let user = &self.login.user;
+        let mut failed = false;
+        for dir in self.deps.directories {
+            match dir.lookup(user, self.remaining(), self.deps.log) {
+                Ok(Some(record)) => return Ok(Some(record)),
+                Ok(None) => continue,
+                Err(e @ DirectoryError::Refused { .. }) => {
+                    self.deps.log.error(&format!("user {user}: {e}"));
+                    return Err(Outcome::Denied(DenyReason::BadNumber));
+                }
+                Err(e) => {
+                    self.deps.log.error(&format!("user {user}: {e}"));
+                    match self.config.policy.on_directory_failure {
+                        DirectoryFailurePolicy::Unavailable => {
+                            return Err(Outcome::Unavailable(UnavailableReason::Directory));
+                        }
+                        DirectoryFailurePolicy::Deny => return Err(Outcome::Denied(DenyReason::DirectoryFailed)),
+                        DirectoryFailurePolicy::Next => failed = true,
+                    }
+                }
+            }
+        }
+        if failed {
+            // A source that failed may have held the number: never treat it as "no phone".
+            return Err(Outcome::Unavailable(UnavailableReason::Directory));
+        }
+        self.deps.log.notice(&format!("user {user}: no mobile number in any directory"));
+        Ok(None)
+    }
+
+    /// Send the first code, or fall back as the policy and the limits say.
+    fn first_code(&mut self, phone: &Phone) -> Step<Mode> {
+        match self.send_code(phone)? {
+            Ok(code) => Ok(Mode::Sms(code)),
+            Err(NotSent::Limited) => {
+                if self.config.backup_codes.enabled {
+                    Ok(Mode::BackupOnly)
+                } else {
+                    self.say_error(MSG_NO_RESEND)?;
+                    Err(Outcome::Denied(DenyReason::SendFailed))
+                }
+            }
+            Err(NotSent::Failed) => match self.config.policy.on_send_failure {
+                SendFailurePolicy::Unavailable => {
+                    self.say_error(MSG_SEND_FAILED)?;
+                    Err(Outcome::Unavailable(UnavailableReason::Send))
+                }
+                SendFailurePolicy::Deny => {
+                    self.say_error(MSG_SEND_FAILED)?;
+                    Err(Outcome::Denied(DenyReason::SendFailed))
+                }
+                SendFailurePolicy::BackupOnly => Ok(Mode::BackupOnly),
+            },
+        }
+    }
+
+    /// Generate, record and deliver one code. The outer error ends the login.
+    fn send_code(&mut self, phone: &Phone) -> Step<Result<Code, NotSent>> {
+        let user = &self.login.user;
+        let now = self.deps.clock.now();
+        match self.store(|s| s.send_allowance(user, now))? {
+            SendAllowance::Allowed => {}
+            SendAllowance::Cooldown(secs) => {
+                self.deps.log.notice(&format!("user {user}: no SMS sent, cooldown has {secs}s left"));
+                return Ok(Err(NotSent::Limited));
+            }
+            SendAllowance::HourlyCap => {
+                self.deps.log.warn(&format!("user {user}: no SMS sent, hourly send limit reached"));
+                return Ok(Err(NotSent::Limited));
+            }
+        }
+        let otp = &self.config.otp;
+        let code = Code::generate(otp.length, otp.charset, now, Duration::from_secs(otp.ttl))
+            .map_err(|e| Outcome::ServiceError(e.to_string()))?;
+        let text = Zeroizing::new(self.render_message(&code));
+        self.store(|s| s.record_send(user, now))?;
+        let sms = Sms { to: phone, text: &text, code: code.expose() };
+        match self.deps.sender.send(&sms, self.remaining(), self.deps.log) {
+            Ok(receipt) => {
+                let id = receipt.message_id.map(|id| format!(", message id {id}")).unwrap_or_default();
+                self.deps.log.info(&format!(
+                    "user {user}: code {} sent to {} via {}{id}",
+                    code.seq,
+                    phone.masked(),
+                    receipt.connector
+                ));
+                Ok(Ok(code))
+            }
+            Err(SendFailed) => {
+                self.deps.log.error(&format!("user {user}: every connector failed; no code was sent"));
+                Ok(Err(NotSent::Failed))
+            }
+        }
+    }
+
+    fn render_message(&self, code: &Code) -> String {
+        let ttl_minutes = self.config.otp.ttl.div_ceil(60).to_string();
+        message::render(&self.config.message.template, |name| match name {
+            "code" => code.expose().to_string(),
+            "user" => self.login.user.clone(),
+            "host" => self.login.host.clone(),
+            "service" => self.login.service.clone(),
+            "ttl_minutes" => ttl_minutes.clone(),
+            "seq" => code.seq.clone(),
+            _ => String::new(),
+        })
+    }
+
+    fn render_prompt(&self, phone: &Phone, code: &Code) -> String {
+        message::render(&self.config.otp.prompt, |name| match name {
+            "phone" => phone.masked(),
+            "seq" => code.seq.clone(),
+            "service" => self.login.service.clone(),
+            "user" => self.login.user.clone(),
+            _ => String::new(),
+        })
+    }
+
+    /// Ask until a code is right, the attempts run out, or nothing more can be sent.
+    fn challenge(&mut self, phone: &Phone, mut mode: Mode) -> Step<Outcome> {
+        let user = self.login.user.clone();
+        let mut wrong = 0u32;
+        let mut resends = 0u32;
+        loop {
+            let prompt = match &mode {
+                Mode::Sms(code) => self.render_prompt(phone, code),
+                Mode::BackupOnly => MSG_BACKUP_ONLY_PROMPT.to_string(),
+            };
+            let answer = self.deps.prompter.prompt(&prompt, self.config.otp.echo).map_err(|_| Outcome::ConversationFailed)?;
+            let answer = answer.trim();
+            let now = self.deps.clock.now();
+
+            if let Mode::Sms(code) = &mode {
+                if code.is_expired(now) && !answer.is_empty() {
+                    self.deps.log.notice(&format!("user {user}: code {} expired", code.seq));
+                    self.say_error(MSG_EXPIRED)?;
+                    if resends >= self.config.otp.max_resends {
+                        return Ok(Outcome::Denied(DenyReason::Expired));
+                    }
+                    resends += 1;
+                    mode = self.resend(phone)?;
+                    continue;
+                }
+                if answer.is_empty() {
+                    if resends < self.config.otp.max_resends {
+                        resends += 1;
+                        match self.send_code(phone)? {
+                            Ok(new_code) => {
+                                self.say_info(MSG_NEW_CODE)?;
+                                mode = Mode::Sms(new_code);
+                                continue;
+                            }
+                            Err(_) => self.say_error(MSG_NO_RESEND)?,
+                        }
+                    } else {
+                        self.say_error(MSG_NO_RESEND)?;
+                    }
+                } else if code.matches(answer) {
+                    self.store(|s| s.record_success(&user, self.login.origin(), now))?;
+                    return Ok(Outcome::Success);
+                }
+            }
+            if !answer.is_empty() && self.config.backup_codes.enabled {
+                if let Some(remaining) = self.store(|s| s.use_backup_code(&user, answer))? {
+                    self.store(|s| s.record_success(&user, self.login.origin(), now))?;
+                    if remaining <= 2 {
+                        self.say_info(&format!("{remaining} backup codes left."))?;
+                    }
+                    return Ok(Outcome::SuccessWithBackupCode { remaining });
+                }
+            }
+            wrong += 1;
+            // An empty answer uses up an attempt here but is no guess, so it does not count towards lockout.
+            let locked = !answer.is_empty() && self.store(|s| s.record_failure(&user, now))?;
+            if locked {
+                self.deps.log.warn(&format!("user {user}: locked out after too many failed verifications"));
+                self.say_error(MSG_LOCKED)?;
+                return Ok(Outcome::Denied(DenyReason::LockedOut));
+            }
+            if wrong >= self.config.otp.max_attempts {
+                self.say_error(MSG_TOO_MANY)?;
+                return Ok(Outcome::MaxTries);
+            }
+            if !answer.is_empty() {
+                self.say_error(MSG_WRONG)?;
+            }
+        }
+    }
+
+    /// After expiry: a new code if the limits allow, else only backup codes or the end.
+    fn resend(&mut self, phone: &Phone) -> Step<Mode> {
+        match self.send_code(phone)? {
+            Ok(code) => {
+                self.say_info(MSG_NEW_CODE)?;
+                Ok(Mode::Sms(code))
+            }
+            Err(_) if self.config.backup_codes.enabled && self.config.policy.on_send_failure == SendFailurePolicy::BackupOnly => {
+                Ok(Mode::BackupOnly)
+            }
+            Err(_) => {
+                self.say_error(MSG_NO_RESEND)?;
+                Err(Outcome::Denied(DenyReason::Expired))
+            }
+        }
+    }
+
+    fn say_error(&mut self, text: &str) -> Step<()> {
+        self.deps.prompter.error(text).map_err(|_| Outcome::ConversationFailed)
+    }
+
+    fn say_info(&mut self, text: &str) -> Step<()> {
+        self.deps.prompter.info(text).map_err(|_| Outcome::ConversationFailed)
+    }
+
+    /// Run a store operation; a store that fails ends the login as a service error.
+    fn store<T>(&mut self, op: impl FnOnce(&mut dyn Store) -> Result<T, StoreError>) -> Step<T> {
+        op(self.deps.store).map_err(|e| {
+            self.deps.log.error(&format!("user {}: {e}", self.login.user));
+            Outcome::ServiceError(e.to_string())
+        })
+    }
+
+    fn log_outcome(&self, outcome: &Outcome) {
+        let user = &self.login.user;
+        let from = self.login.rhost.as_deref().map(|h| format!(" from {h}")).unwrap_or_default();
+        let log = self.deps.log;
+        match outcome {
+            Outcome::Success => log.notice(&format!("user {user}{from}: verified by SMS code")),
+            Outcome::SuccessWithBackupCode { remaining } => {
+                log.notice(&format!("user {user}{from}: verified by backup code, {remaining} left"))
+            }
+            Outcome::Skipped(reason) => log.info(&format!("user {user}{from}: not asked for a code ({reason:?})")),
+            Outcome::Denied(reason) => log.warn(&format!("user {user}{from}: denied ({reason:?})")),
+            Outcome::MaxTries => log.warn(&format!("user {user}{from}: denied, too many wrong codes")),
+            Outcome::Unavailable(reason) => log.error(&format!("user {user}{from}: {reason:?} unavailable")),
+            Outcome::ServiceError(e) => log.error(&format!("user {user}{from}: service error: {e}")),
+            Outcome::ConversationFailed => log.warn(&format!("user {user}{from}: conversation ended")),
+        }
+    }
+}
+
+enum NotSent {
+    /// Limits forbid another SMS now.
+    Limited,
+    /// Every connector failed.
+    Failed,
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,369 @@
+//! The TOML configuration contract of DESIGN.md: schema, defaults, validation and
+//! the ownership/permission checks on the file and every `*_file` secret.
+
+mod connectors;
+mod directories;
+mod files;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+pub use connectors::{
+    BulkSmsConfig, ClickatellConfig, CommandConfig, ConnectorConfig, HttpAuth, HttpConfig,
+    HttpMethod, InfobipConfig, KannelConfig, MessageBirdConfig, PlivoConfig, SinchConfig,
+    SpoolConfig, SuccessJson, TelnyxConfig, TwilioConfig, VonageConfig, BodyType,
+};
+pub use directories::{DirectoryConfig, FileDirectoryConfig, LdapConfig, LdifConfig};
+pub use files::{check_secure_file, read_secret, read_secure_file, Secret};
+
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/security/pam_smsotp.toml";
+pub const DEFAULT_PHONE_MAP: &str = "/etc/security/pam_smsotp.phones";
+pub const DEFAULT_SPOOL_PATH: &str = "/var/spool/pam_smsotp/outbox.jsonl";
+pub const DEFAULT_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {reason}")]
+    Unreadable { path: PathBuf, reason: String },
+    #[error("{path} is unsafe: {reason}")]
+    Unsafe { path: PathBuf, reason: String },
+    #[error("{path}: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("{path}: {key}: {message}")]
+    Invalid { path: PathBuf, key: String, message: String },
+}
+
+/// Validation problems before the file name is known; `Config::load` adds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub key: String,
+    pub message: String,
+}
+
+impl Invalid {
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        Invalid { key: key.into(), message: message.into() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub otp: OtpConfig,
+    pub message: MessageConfig,
+    pub policy: PolicyConfig,
+    pub phone: PhoneConfig,
+    pub limits: LimitsConfig,
+    pub state: StateConfig,
+    pub backup_codes: BackupCodesConfig,
+    #[serde(rename = "directory")]
+    pub directories: Vec<DirectoryConfig>,
+    #[serde(rename = "connector")]
+    pub connectors: Vec<ConnectorConfig>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Charset {
+    Digits,
+    Alphanumeric,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OtpConfig {
+    pub length: u32,
+    pub charset: Charset,
+    pub ttl: u64,
+    pub max_attempts: u32,
+    pub max_resends: u32,
+    pub prompt: String,
+    pub echo: bool,
+}
+
+impl Default for OtpConfig {
+    fn default() -> Self {
+        OtpConfig {
+            length: 6,
+            charset: Charset::Digits,
+            ttl: 300,
+            max_attempts: 3,
+            max_resends: 1,
+            prompt: "SMS code sent to {phone}: ".into(),
+            echo: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MessageConfig {
+    pub template: String,
+}
+
+impl Default for MessageConfig {
+    fn default() -> Self {
+        MessageConfig {
+            template: "{code} is your login code for {host}. It expires in {ttl_minutes} min."
+                .into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum UnenrolledPolicy {
+    #[default]
+    Deny,
+    Ignore,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SendFailurePolicy {
+    #[default]
+    Unavailable,
+    Deny,
+    BackupOnly,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DirectoryFailurePolicy {
+    #[default]
+    Unavailable,
+    Deny,
+    Next,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    pub unenrolled: UnenrolledPolicy,
+    pub on_send_failure: SendFailurePolicy,
+    pub on_directory_failure: DirectoryFailurePolicy,
+    pub skip_groups: Vec<String>,
+    pub only_groups: Vec<String>,
+    #[serde(deserialize_with = "networks")]
+    pub trusted_networks: Vec<IpNet>,
+    pub grace: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct PhoneConfig {
+    pub default_country_code: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    pub max_sends_per_hour: u32,
+    pub resend_cooldown: u64,
+    pub lockout_failures: u32,
+    pub lockout_window: u64,
+    pub lockout_duration: u64,
+    /// Seconds for all directory lookups and SMS sends of one login together.
+    pub login_budget: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_sends_per_hour: 5,
+            resend_cooldown: 30,
+            lockout_failures: 10,
+            lockout_window: 900,
+            lockout_duration: 900,
+            login_budget: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateConfig {
+    pub dir: PathBuf,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig { dir: PathBuf::from("/var/lib/pam_smsotp") }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupCodesConfig {
+    pub enabled: bool,
+}
+
+impl Default for BackupCodesConfig {
+    fn default() -> Self {
+        BackupCodesConfig { enabled: true }
+    }
+}
+
+impl Config {
+    /// Read, check ownership and mode, parse and validate the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = read_secure_file(path)?;
+        let mut config = Config::parse(&text).map_err(|e| match e {
+            ParseError::Syntax(message) => ConfigError::Syntax { path: path.into(), message },
+            ParseError::Invalid(Invalid { key, message }) => {
+                ConfigError::Invalid { path: path.into(), key, message }
+            }
+        })?;
+        config.load_secrets()?;
+        Ok(config)
+    }
+
+    /// Parse and validate TOML text; secrets in `*_file` keys are not read yet.
+    pub fn parse(text: &str) -> Result<Config, ParseError> {
+        let mut config: Config =
+            toml::from_str(text).map_err(|e| ParseError::Syntax(one_line(&e.to_string())))?;
+        config.apply_defaults();
+        config.validate().map_err(ParseError::Invalid)?;
+        Ok(config)
+    }
+
+    fn apply_defaults(&mut self) {
+        if self.directories.is_empty() {
+            self.directories.push(DirectoryConfig::File(FileDirectoryConfig {
+                path: PathBuf::from(DEFAULT_PHONE_MAP),
+            }));
+        }
+        if self.connectors.is_empty() {
+            self.connectors.push(ConnectorConfig::Spool(SpoolConfig {
+                name: None,
+                path: PathBuf::from(DEFAULT_SPOOL_PATH),
+            }));
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), Invalid> {
+        let otp = &self.otp;
+        range("otp.length", otp.length as u64, 4, 10)?;
+        range("otp.ttl", otp.ttl, 10, 86_400)?;
+        range("otp.max_attempts", otp.max_attempts as u64, 1, 20)?;
+        range("otp.max_resends", otp.max_resends as u64, 0, 10)?;
+        crate::message::check_placeholders("otp.prompt", &otp.prompt, crate::message::PROMPT_PLACEHOLDERS)?;
+        crate::message::check_placeholders(
+            "message.template",
+            &self.message.template,
+            crate::message::MESSAGE_PLACEHOLDERS,
+        )?;
+        if !self.message.template.contains("{code}") {
+            return Err(Invalid::new("message.template", "must contain {code}"));
+        }
+        for (key, groups) in
+            [("policy.skip_groups", &self.policy.skip_groups), ("policy.only_groups", &self.policy.only_groups)]
+        {
+            if groups.iter().any(|g| g.is_empty() || g.contains('\0')) {
+                return Err(Invalid::new(key, "group names must be non-empty"));
+            }
+        }
+        range("policy.grace", self.policy.grace, 0, 30 * 86_400)?;
+        let cc = &self.phone.default_country_code;
+        if !cc.is_empty() {
+            let digits = cc.strip_prefix('+').unwrap_or("");
+            if digits.is_empty() || digits.len() > 4 || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.starts_with('0') {
+                return Err(Invalid::new(
+                    "phone.default_country_code",
+                    "must be empty or '+' followed by 1-4 digits, e.g. \"+49\"",
+                ));
+            }
+        }
+        let l = &self.limits;
+        range("limits.max_sends_per_hour", l.max_sends_per_hour as u64, 1, 1000)?;
+        range("limits.resend_cooldown", l.resend_cooldown, 0, 3600)?;
+        range("limits.lockout_failures", l.lockout_failures as u64, 0, 10_000)?;
+        range("limits.lockout_window", l.lockout_window, 1, 30 * 86_400)?;
+        range("limits.lockout_duration", l.lockout_duration, 1, 30 * 86_400)?;
+        range("limits.login_budget", l.login_budget, 1, 600)?;
+        if !self.state.dir.is_absolute() {
+            return Err(Invalid::new("state.dir", "must be an absolute path"));
+        }
+        for (i, d) in self.directories.iter().enumerate() {
+            d.validate(&format!("directory[{i}]"))?;
+        }
+        let mut names = BTreeMap::new();
+        for (i, c) in self.connectors.iter().enumerate() {
+            c.validate(&format!("connector[{i}]"))?;
+            let name = c.display_name(i);
+            if names.insert(name.clone(), i).is_some() {
+                return Err(Invalid::new(format!("connector[{i}].name"), format!("duplicate connector name {name:?}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Read every `*_file` secret, with the same ownership checks as the config.
+    pub fn load_secrets(&mut self) -> Result<(), ConfigError> {
+        for d in &mut self.directories {
+            d.load_secrets()?;
+        }
+        for c in &mut self.connectors {
+            c.load_secrets()?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+pub enum ParseError {
+    Syntax(String),
+    Invalid(Invalid),
+}
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ParseError::Syntax(m) => f.write_str(m),
+            ParseError::Invalid(i) => write!(f, "{}: {}", i.key, i.message),
+        }
+    }
+}
+
+/// CIDRs, or bare addresses meaning a single host.
+fn networks<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+    let items = Vec::<String>::deserialize(d)?;
+    items
+        .iter()
+        .map(|s| {
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| serde::de::Error::custom(format!("{s:?} is not a CIDR network such as 10.0.0.0/8")))
+        })
+        .collect()
+}
+
+pub(crate) fn range(key: &str, value: u64, min: u64, max: u64) -> Result<(), Invalid> {
+    if value < min || value > max {
+        return Err(Invalid::new(key, format!("{value} is out of range {min}..={max}")));
+    }
+    Ok(())
+}
+
+/// toml's messages span several lines with a source excerpt; syslog wants one.
+fn one_line(message: &str) -> String {
+    let mut out = Vec::new();
+    for line in message.lines() {
+        let t = line.trim();
+        if t.is_empty() || t.starts_with('|') || t.chars().all(|c| c == '^' || c == ' ') {
+            continue;
+        }
+        // lines like "3 | key = 1" are the excerpt
+        if t.split_once('|').is_some_and(|(n, _)| n.trim().chars().all(|c| c.is_ascii_digit()) && !n.trim().is_empty()) {
+            continue;
+        }
+        out.push(t.to_string());
+    }
+    out.join(": ")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,501 @@
+//! `[[connector]]` entries: how an SMS leaves the machine.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::directories::absolute;
+use super::{range, read_secret, ConfigError, Invalid, Secret};
+
+fn default_timeout() -> u64 {
+    10
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ConnectorConfig {
+    Http(HttpConfig),
+    Spool(SpoolConfig),
+    Command(CommandConfig),
+    Twilio(TwilioConfig),
+    Vonage(VonageConfig),
+    Plivo(PlivoConfig),
+    Clickatell(ClickatellConfig),
+    #[serde(rename = "bulksms")]
+    BulkSms(BulkSmsConfig),
+    #[serde(rename = "messagebird")]
+    MessageBird(MessageBirdConfig),
+    Sinch(SinchConfig),
+    Telnyx(TelnyxConfig),
+    Infobip(InfobipConfig),
+    Kannel(KannelConfig),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpMethod {
+    Get,
+    #[default]
+    Post,
+    Put,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum BodyType {
+    /// Parameters in the query string, no body.
+    None,
+    #[default]
+    Form,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum HttpAuth {
+    #[default]
+    None,
+    Basic {
+        username: String,
+        #[serde(default)]
+        password: Option<Secret>,
+        #[serde(default)]
+        password_file: Option<PathBuf>,
+    },
+    Bearer {
+        #[serde(default)]
+        token: Option<Secret>,
+        #[serde(default)]
+        token_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuccessJson {
+    pub pointer: String,
+    pub equals: String,
+}
+
+fn default_success_status() -> Vec<u16> {
+    vec![200, 201, 202]
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    #[serde(default)]
+    pub name: Option<String>,
+    pub url: String,
+    #[serde(default)]
+    pub method: HttpMethod,
+    #[serde(default)]
+    pub content_type: BodyType,
+    #[serde(default)]
+    pub to_param: Option<String>,
+    #[serde(default)]
+    pub body_param: Option<String>,
+    #[serde(default)]
+    pub from_param: Option<String>,
+    #[serde(default)]
+    pub from: Option<String>,
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub auth: HttpAuth,
+    #[serde(default)]
+    pub body_template: Option<String>,
+    #[serde(default = "default_success_status")]
+    pub success_status: Vec<u16>,
+    #[serde(default)]
+    pub success_json: Option<SuccessJson>,
+    #[serde(default)]
+    pub success_regex: Option<String>,
+    #[serde(default)]
+    pub message_id: Option<String>,
+    #[serde(default = "default_timeout")]
+    pub timeout: u64,
+    #[serde(default)]
+    pub proxy: Option<String>,
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+impl HttpConfig {
+    pub fn is_template_mode(&self) -> bool {
+        self.body_template.is_some() || self.url.contains("{{") || self.url.contains("$ctx.")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpoolConfig {
+    #[serde(default)]
+    pub name: Option<String>,
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandConfig {
+    #[serde(default)]
+    pub name: Option<String>,
+    pub argv: Vec<String>,
+    #[serde(default = "default_timeout")]
+    pub timeout: u64,
+}
+
+/// The keys every provider preset shares, borrowed for the sender.
+#[derive(Debug, Clone, Copy)]
+pub struct PresetCommon<'a> {
+    pub base_url: Option<&'a str>,
+    pub from: Option<&'a str>,
+    pub timeout: u64,
+    pub proxy: Option<&'a str>,
+    pub ca_file: Option<&'a std::path::Path>,
+}
+
+macro_rules! preset {
+    ($name:ident { $( $field:ident : $ty:ty ),* $(,)? } secrets { $( $secret:ident / $secret_file:ident ),* $(,)? }) => {
+        #[derive(Debug, Clone, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            #[serde(default)]
+            pub name: Option<String>,
+            #[serde(default)]
+            pub base_url: Option<String>,
+            #[serde(default)]
+            pub from: Option<String>,
+            #[serde(default = "default_timeout")]
+            pub timeout: u64,
+            #[serde(default)]
+            pub proxy: Option<String>,
+            #[serde(default)]
+            pub ca_file: Option<PathBuf>,
+            $( pub $field: $ty, )*
+            $(
+                #[serde(default)]
+                pub $secret: Option<Secret>,
+                #[serde(default)]
+                pub $secret_file: Option<PathBuf>,
+            )*
+        }
+
+        impl $name {
+            fn validate_secrets(&self, key: &str) -> Result<(), Invalid> {
+                $( one_secret(key, stringify!($secret), &self.$secret, &self.$secret_file)?; )*
+                Ok(())
+            }
+
+            fn load_secrets(&mut self) -> Result<(), ConfigError> {
+                $(
+                    if let Some(path) = &self.$secret_file {
+                        self.$secret = Some(read_secret(path)?);
+                    }
+                )*
+                Ok(())
+            }
+
+            pub fn common(&self) -> PresetCommon<'_> {
+                PresetCommon {
+                    base_url: self.base_url.as_deref(),
+                    from: self.from.as_deref(),
+                    timeout: self.timeout,
+                    proxy: self.proxy.as_deref(),
+                    ca_file: self.ca_file.as_deref(),
+                }
+            }
+        }
+    };
+}
+
+preset!(TwilioConfig { account_sid: String, messaging_service_sid: Option<String> } secrets { auth_token / auth_token_file });
+preset!(VonageConfig { api_key: String } secrets { api_secret / api_secret_file });
+preset!(PlivoConfig { auth_id: String } secrets { auth_token / auth_token_file });
+preset!(ClickatellConfig { } secrets { api_key / api_key_file });
+preset!(BulkSmsConfig { username: String } secrets { password / password_file });
+preset!(MessageBirdConfig { } secrets { access_key / access_key_file });
+preset!(SinchConfig { service_plan_id: String, region: Option<String> } secrets { api_token / api_token_file });
+preset!(TelnyxConfig { messaging_profile_id: Option<String> } secrets { api_key / api_key_file });
+preset!(InfobipConfig { } secrets { api_key / api_key_file });
+preset!(KannelConfig { username: String, smsc: Option<String> } secrets { password / password_file });
+
+fn one_secret(key: &str, field: &str, inline: &Option<Secret>, file: &Option<PathBuf>) -> Result<(), Invalid> {
+    match (inline, file) {
+        (Some(_), Some(_)) => Err(Invalid::new(format!("{key}.{field}"), format!("set {field} or {field}_file, not both"))),
+        (None, None) => Err(Invalid::new(format!("{key}.{field}"), format!("{field} or {field}_file is required"))),
+        (None, Some(p)) => absolute(&format!("{key}.{field}_file"), p),
+        (Some(_), None) => Ok(()),
+    }
+}
+
+impl ConnectorConfig {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ConnectorConfig::Http(_) => "http",
+            ConnectorConfig::Spool(_) => "spool",
+            ConnectorConfig::Command(_) => "command",
+            ConnectorConfig::Twilio(_) => "twilio",
+            ConnectorConfig::Vonage(_) => "vonage",
+            ConnectorConfig::Plivo(_) => "plivo",
+            ConnectorConfig::Clickatell(_) => "clickatell",
+            ConnectorConfig::BulkSms(_) => "bulksms",
+            ConnectorConfig::MessageBird(_) => "messagebird",
+            ConnectorConfig::Sinch(_) => "sinch",
+            ConnectorConfig::Telnyx(_) => "telnyx",
+            ConnectorConfig::Infobip(_) => "infobip",
+            ConnectorConfig::Kannel(_) => "kannel",
+        }
+    }
+
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            ConnectorConfig::Http(c) => c.name.as_deref(),
+            ConnectorConfig::Spool(c) => c.name.as_deref(),
+            ConnectorConfig::Command(c) => c.name.as_deref(),
+            ConnectorConfig::Twilio(c) => c.name.as_deref(),
+            ConnectorConfig::Vonage(c) => c.name.as_deref(),
+            ConnectorConfig::Plivo(c) => c.name.as_deref(),
+            ConnectorConfig::Clickatell(c) => c.name.as_deref(),
+            ConnectorConfig::BulkSms(c) => c.name.as_deref(),
+            ConnectorConfig::MessageBird(c) => c.name.as_deref(),
+            ConnectorConfig::Sinch(c) => c.name.as_deref(),
+            ConnectorConfig::Telnyx(c) => c.name.as_deref(),
+            ConnectorConfig::Infobip(c) => c.name.as_deref(),
+            ConnectorConfig::Kannel(c) => c.name.as_deref(),
+        }
+    }
+
+    /// The name used in logs: the configured name, else `type#index`.
+    pub fn display_name(&self, index: usize) -> String {
+        match self.name() {
+            Some(n) => n.to_string(),
+            None => format!("{}#{}", self.kind(), index + 1),
+        }
+    }
+
+    fn preset_common(&self) -> Option<PresetCommon<'_>> {
+        Some(match self {
+            ConnectorConfig::Twilio(c) => c.common(),
+            ConnectorConfig::Vonage(c) => c.common(),
+            ConnectorConfig::Plivo(c) => c.common(),
+            ConnectorConfig::Clickatell(c) => c.common(),
+            ConnectorConfig::BulkSms(c) => c.common(),
+            ConnectorConfig::MessageBird(c) => c.common(),
+            ConnectorConfig::Sinch(c) => c.common(),
+            ConnectorConfig::Telnyx(c) => c.common(),
+            ConnectorConfig::Infobip(c) => c.common(),
+            ConnectorConfig::Kannel(c) => c.common(),
+            _ => return None,
+        })
+    }
+
+    pub(super) fn validate(&self, key: &str) -> Result<(), Invalid> {
+        let k = |s: &str| format!("{key}.{s}");
+        if let Some(n) = self.name() {
+            if n.is_empty() || n.len() > 64 || n.chars().any(|c| c.is_control()) {
+                return Err(Invalid::new(k("name"), "must be 1-64 printable characters"));
+            }
+        }
+        if let Some(common) = self.preset_common() {
+            range(&k("timeout"), common.timeout, 1, 120)?;
+            if let Some(url) = common.base_url {
+                http_url(&k("base_url"), url)?;
+            }
+            if let Some(p) = common.proxy {
+                proxy_url(&k("proxy"), p)?;
+            }
+            if let Some(p) = common.ca_file {
+                absolute(&k("ca_file"), p)?;
+            }
+        }
+        match self {
+            ConnectorConfig::Http(h) => validate_http(key, h),
+            ConnectorConfig::Spool(s) => absolute(&k("path"), &s.path),
+            ConnectorConfig::Command(c) => {
+                range(&k("timeout"), c.timeout, 1, 120)?;
+                match c.argv.first() {
+                    Some(p) if p.starts_with('/') => Ok(()),
+                    Some(_) => Err(Invalid::new(k("argv"), "the program must be an absolute path")),
+                    None => Err(Invalid::new(k("argv"), "must name a program")),
+                }
+            }
+            ConnectorConfig::Twilio(c) => {
+                c.validate_secrets(key)?;
+                if c.from.is_none() && c.messaging_service_sid.is_none() {
+                    return Err(Invalid::new(k("from"), "twilio needs from or messaging_service_sid"));
+                }
+                Ok(())
+            }
+            ConnectorConfig::Vonage(c) => {
+                c.validate_secrets(key)?;
+                required(&k("from"), &c.from)
+            }
+            ConnectorConfig::Plivo(c) => {
+                c.validate_secrets(key)?;
+                required(&k("from"), &c.from)
+            }
+            ConnectorConfig::Clickatell(c) => c.validate_secrets(key),
+            ConnectorConfig::BulkSms(c) => c.validate_secrets(key),
+            ConnectorConfig::MessageBird(c) => {
+                c.validate_secrets(key)?;
+                required(&k("from"), &c.from)
+            }
+            ConnectorConfig::Sinch(c) => {
+                c.validate_secrets(key)?;
+                if let Some(r) = &c.region {
+                    if !["us", "eu", "au", "br", "ca"].contains(&r.as_str()) {
+                        return Err(Invalid::new(k("region"), "one of us, eu, au, br, ca"));
+                    }
+                }
+                required(&k("from"), &c.from)
+            }
+            ConnectorConfig::Telnyx(c) => {
+                c.validate_secrets(key)?;
+                if c.from.is_none() && c.messaging_profile_id.is_none() {
+                    return Err(Invalid::new(k("from"), "telnyx needs from or messaging_profile_id"));
+                }
+                Ok(())
+            }
+            ConnectorConfig::Infobip(c) => {
+                c.validate_secrets(key)?;
+                required(&k("base_url"), &c.base_url)
+            }
+            ConnectorConfig::Kannel(c) => {
+                c.validate_secrets(key)?;
+                required(&k("base_url"), &c.base_url)
+            }
+        }
+    }
+
+    pub(super) fn load_secrets(&mut self) -> Result<(), ConfigError> {
+        match self {
+            ConnectorConfig::Http(h) => match &mut h.auth {
+                HttpAuth::Basic { password, password_file: Some(p), .. } => {
+                    *password = Some(read_secret(p)?);
+                    Ok(())
+                }
+                HttpAuth::Bearer { token, token_file: Some(p) } => {
+                    *token = Some(read_secret(p)?);
+                    Ok(())
+                }
+                _ => Ok(()),
+            },
+            ConnectorConfig::Spool(_) | ConnectorConfig::Command(_) => Ok(()),
+            ConnectorConfig::Twilio(c) => c.load_secrets(),
+            ConnectorConfig::Vonage(c) => c.load_secrets(),
+            ConnectorConfig::Plivo(c) => c.load_secrets(),
+            ConnectorConfig::Clickatell(c) => c.load_secrets(),
+            ConnectorConfig::BulkSms(c) => c.load_secrets(),
+            ConnectorConfig::MessageBird(c) => c.load_secrets(),
+            ConnectorConfig::Sinch(c) => c.load_secrets(),
+            ConnectorConfig::Telnyx(c) => c.load_secrets(),
+            ConnectorConfig::Infobip(c) => c.load_secrets(),
+            ConnectorConfig::Kannel(c) => c.load_secrets(),
+        }
+    }
+}
+
+fn required(key: &str, value: &Option<String>) -> Result<(), Invalid> {
+    match value {
+        Some(v) if !v.trim().is_empty() => Ok(()),
+        _ => Err(Invalid::new(key, "is required")),
+    }
+}
+
+fn http_url(key: &str, url: &str) -> Result<(), Invalid> {
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(Invalid::new(key, "must start with https:// or http://"));
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(Invalid::new(key, "must not contain white space"));
+    }
+    Ok(())
+}
+
+fn proxy_url(key: &str, url: &str) -> Result<(), Invalid> {
+    let ok = ["http://", "https://", "socks5://"].iter().any(|s| url.starts_with(s));
+    if !ok {
+        return Err(Invalid::new(key, "must be an http://, https:// or socks5:// URL"));
+    }
+    Ok(())
+}
+
+fn validate_http(key: &str, h: &HttpConfig) -> Result<(), Invalid> {
+    let k = |s: &str| format!("{key}.{s}");
+    http_url(&k("url"), &h.url)?;
+    range(&k("timeout"), h.timeout, 1, 120)?;
+    if let Some(p) = &h.proxy {
+        proxy_url(&k("proxy"), p)?;
+    }
+    if let Some(p) = &h.ca_file {
+        absolute(&k("ca_file"), p)?;
+    }
+    if h.is_template_mode() {
+        for (field, value) in [("to_param", &h.to_param), ("body_param", &h.body_param), ("from_param", &h.from_param)] {
+            if value.is_some() {
+                return Err(Invalid::new(k(field), "is for simple mode; with body_template use {{to}}, {{text}}, {{from}}"));
+            }
+        }
+        if h.body_template.is_some() && h.method == HttpMethod::Get {
+            return Err(Invalid::new(k("body_template"), "a GET request has no body; put the placeholders in url"));
+        }
+        if h.body_template.is_some() && h.content_type == BodyType::None {
+            return Err(Invalid::new(k("content_type"), "body_template needs content_type form or json"));
+        }
+        let whole = format!("{}{}", h.url, h.body_template.as_deref().unwrap_or(""));
+        let has_to = ["{{to}}", "{{mobile}}", "$ctx.num"].iter().any(|p| whole.contains(p));
+        let has_text = ["{{text}}", "{{body}}", "$ctx.msg"].iter().any(|p| whole.contains(p));
+        if !has_to || !has_text {
+            return Err(Invalid::new(k("body_template"), "the request must carry {{to}} and {{text}} (or their aliases)"));
+        }
+    } else {
+        required(&k("to_param"), &h.to_param)?;
+        required(&k("body_param"), &h.body_param)?;
+        if h.from_param.is_some() != h.from.is_some() {
+            return Err(Invalid::new(k("from_param"), "from_param and from go together"));
+        }
+    }
+    if h.success_status.is_empty() || h.success_status.iter().any(|s| !(100..=599).contains(s)) {
+        return Err(Invalid::new(k("success_status"), "a list of HTTP status codes 100-599"));
+    }
+    if let Some(j) = &h.success_json {
+        json_pointer(&k("success_json.pointer"), &j.pointer)?;
+    }
+    if let Some(re) = &h.success_regex {
+        regex_lite::Regex::new(re).map_err(|e| Invalid::new(k("success_regex"), one_line_regex_error(&e)))?;
+    }
+    if let Some(p) = &h.message_id {
+        json_pointer(&k("message_id"), p)?;
+    }
+    for (name, value) in &h.headers {
+        let name_ok = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
+        if !name_ok || value.chars().any(|c| c == '\r' || c == '\n') {
+            return Err(Invalid::new(k("headers"), format!("bad header {name:?}")));
+        }
+    }
+    match &h.auth {
+        HttpAuth::None => Ok(()),
+        HttpAuth::Basic { username, password, password_file } => {
+            if username.is_empty() || username.contains(':') {
+                return Err(Invalid::new(k("auth.username"), "must be non-empty and contain no ':'"));
+            }
+            one_secret(&k("auth"), "password", password, password_file)
+        }
+        HttpAuth::Bearer { token, token_file } => one_secret(&k("auth"), "token", token, token_file),
+    }
+}
+
+fn json_pointer(key: &str, p: &str) -> Result<(), Invalid> {
+    if !p.is_empty() && !p.starts_with('/') {
+        return Err(Invalid::new(key, "a JSON pointer starts with '/', e.g. \"/messages/0/status\""));
+    }
+    Ok(())
+}
+
+fn one_line_regex_error(e: &regex_lite::Error) -> String {
+    e.to_string().lines().last().unwrap_or("invalid regex").trim().to_string()
+}

@@ -1,0 +1,86 @@
+//! Files the module trusts: the config, secrets, the phone map. Each must be a
+//! regular file owned by root and not writable by group or others; the checks run
+//! on the opened descriptor so a swap between check and read cannot slip through.
+
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use zeroize::Zeroizing;
+
+use super::ConfigError;
+
+const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// A secret value from the config or a `*_file`; never printed, zeroed on drop.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(Zeroizing<String>);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Secret(Zeroizing::new(value))
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret::new)
+    }
+}
+
+pub fn check_secure_file(path: &Path, file: &File) -> Result<(), ConfigError> {
+    let meta = file.metadata().map_err(|e| unreadable(path, &e))?;
+    if !meta.is_file() {
+        return Err(unsafe_file(path, "not a regular file"));
+    }
+    if meta.uid() != 0 {
+        return Err(unsafe_file(path, &format!("owned by uid {}, not root", meta.uid())));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(unsafe_file(
+            path,
+            &format!("mode {:04o} lets group or others write it", meta.mode() & 0o7777),
+        ));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(unsafe_file(path, "larger than 64 MiB"));
+    }
+    Ok(())
+}
+
+/// Open `path`, check it is trustworthy, and read it as UTF-8.
+pub fn read_secure_file(path: &Path) -> Result<String, ConfigError> {
+    let mut file = File::open(path).map_err(|e| unreadable(path, &e))?;
+    check_secure_file(path, &file)?;
+    let mut text = String::new();
+    file.read_to_string(&mut text).map_err(|e| unreadable(path, &e))?;
+    Ok(text)
+}
+
+/// A secret file holds one value; surrounding white space (the final newline) is dropped.
+pub fn read_secret(path: &Path) -> Result<Secret, ConfigError> {
+    let text = Zeroizing::new(read_secure_file(path)?);
+    let value = text.trim();
+    if value.is_empty() {
+        return Err(ConfigError::Unreadable { path: path.into(), reason: "the file is empty".into() });
+    }
+    Ok(Secret::new(value.to_string()))
+}
+
+fn unreadable(path: &Path, e: &std::io::Error) -> ConfigError {
+    ConfigError::Unreadable { path: path.into(), reason: e.to_string() }
+}
+
+fn unsafe_file(path: &Path, reason: &str) -> ConfigError {
+    ConfigError::Unsafe { path: path.into(), reason: reason.into() }
+}

@@ -1,0 +1,122 @@
+//! One ureq Agent per send: trust roots from fixed files, a proxy only from the
+//! config, no redirects, every phase inside the timeout, and no thread started.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ureq::config::Config as AgentConfig;
+use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::time::Duration as UreqDuration;
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+use ureq::Agent;
+
+use super::DeliveryError;
+use crate::config::DEFAULT_CA_BUNDLE;
+
+pub struct AgentOptions<'a> {
+    pub timeout: Duration,
+    pub proxy: Option<&'a str>,
+    pub ca_file: Option<&'a Path>,
+    /// Plain http:// needs no trust roots; skip reading the bundle.
+    pub https: bool,
+}
+
+pub fn build(options: &AgentOptions<'_>) -> Result<Agent, DeliveryError> {
+    let proxy = match options.proxy {
+        Some(p) => Some(ureq::Proxy::new(p).map_err(|_| DeliveryError::Local("the proxy URL is not usable".into()))?),
+        None => None,
+    };
+    let roots = if options.https { trust_roots(options.ca_file)? } else { Vec::new() };
+    let tls = TlsConfig::builder()
+        .provider(TlsProvider::Rustls)
+        .root_certs(RootCerts::Specific(Arc::new(roots)))
+        .build();
+    let config = AgentConfig::builder()
+        .proxy(proxy)
+        .tls_config(tls)
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(options.timeout))
+        .timeout_connect(Some(options.timeout))
+        .user_agent(concat!("pam_smsotp/", env!("CARGO_PKG_VERSION")))
+        .build();
+    Ok(Agent::with_parts(config, DefaultConnector::default(), ThreadlessResolver(DefaultResolver::default())))
+}
+
+/// The system bundle (when present) plus `ca_file`; never SSL_CERT_FILE or other
+/// environment-driven lookups, which the calling user controls under sudo and su.
+fn trust_roots(ca_file: Option<&Path>) -> Result<Vec<Certificate<'static>>, DeliveryError> {
+    let mut roots = Vec::new();
+    match std::fs::read(DEFAULT_CA_BUNDLE) {
+        Ok(pem) => roots.extend(parse_pem(&pem)),
+        Err(e) if ca_file.is_none() => {
+            return Err(DeliveryError::Tls(format!("cannot read {DEFAULT_CA_BUNDLE}: {e}")));
+        }
+        Err(_) => {}
+    }
+    if let Some(path) = ca_file {
+        let pem = std::fs::read(path)
+            .map_err(|e| DeliveryError::Tls(format!("cannot read ca_file {}: {e}", path.display())))?;
+        let before = roots.len();
+        roots.extend(parse_pem(&pem));
+        if roots.len() == before {
+            return Err(DeliveryError::Tls(format!("no certificate in ca_file {}", path.display())));
+        }
+    }
+    Ok(roots)
+}
+
+fn parse_pem(pem: &[u8]) -> impl Iterator<Item = Certificate<'static>> + '_ {
+    ureq::tls::parse_pem(pem).filter_map(|item| match item {
+        Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+        _ => None,
+    })
+}
+
+/// ureq resolves in a helper thread when a timeout applies; inside sshd and sudo
+/// we resolve in the calling thread instead (bounded by the resolver's own
+/// timeouts), and the global timeout still bounds connect, send and receive.
+#[derive(Debug)]
+struct ThreadlessResolver(DefaultResolver);
+
+impl Resolver for ThreadlessResolver {
+    fn resolve(
+        &self,
+        uri: &ureq::http::Uri,
+        config: &AgentConfig,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        self.0.resolve(uri, config, NextTimeout { after: UreqDuration::NotHappening, ..timeout })
+    }
+}
+
+/// ureq's errors, said without the URL (a template may carry the number in it).
+pub fn classify(e: ureq::Error) -> DeliveryError {
+    use ureq::Error as E;
+    match e {
+        E::Timeout(_) => DeliveryError::Timeout,
+        E::HostNotFound => DeliveryError::Connect("host not found".into()),
+        E::ConnectionFailed => DeliveryError::Connect("connection failed".into()),
+        E::Io(io) => match io.kind() {
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => DeliveryError::Timeout,
+            kind => DeliveryError::Connect(io_kind(kind, &io)),
+        },
+        E::Tls(msg) => DeliveryError::Tls(msg.to_string()),
+        E::Rustls(r) => DeliveryError::Tls(r.to_string()),
+        E::BadUri(_) => DeliveryError::Local("the URL is not valid".into()),
+        E::BodyExceedsLimit(_) => DeliveryError::BadResponse("answer too large".into()),
+        E::Protocol(p) => DeliveryError::BadResponse(format!("HTTP protocol error: {p}")),
+        other => DeliveryError::Connect(format!("{other}")),
+    }
+}
+
+fn io_kind(kind: std::io::ErrorKind, io: &std::io::Error) -> String {
+    match kind {
+        std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
+        std::io::ErrorKind::ConnectionReset => "connection reset".into(),
+        std::io::ErrorKind::UnexpectedEof => "connection closed early".into(),
+        _ => io.to_string(),
+    }
+}

@@ -1,0 +1,19 @@
+//! pam_smsotp: an SMS one-time password as the second factor of Linux logins.
+//!
+//! `pam` is the only module with `unsafe`; `auth` is the login flow over traits;
+//! the rest are adapters (directories, connectors, state) and their configuration.
+
+#![forbid(unsafe_op_in_unsafe_fn)]
+
+pub mod auth;
+pub mod config;
+pub mod connector;
+pub mod directory;
+pub mod log;
+pub mod message;
+pub mod otp;
+pub mod pam;
+pub mod phone;
+pub mod runtime;
+pub mod state;
+pub mod system;

@@ -1,0 +1,112 @@
+//! The libpam edge, and the only home of `unsafe`: entry points, items,
+//! conversation, pam_syslog. Everything else is plain Rust in `auth`.
+
+mod args;
+mod codes;
+mod conv;
+mod syslog;
+
+use std::ffi::CStr;
+use std::panic::{self, AssertUnwindSafe};
+
+use pam::constants::{PamFlag, PamResultCode, PAM_SILENT};
+use pam::conv::Conv;
+use pam::items::{RHost, Service, Tty};
+use pam::module::{PamHandle, PamHooks};
+
+pub use args::{parse as parse_args, ArgError, ModuleArgs};
+pub use codes::pam_code;
+
+use crate::auth::{Login, Outcome, Prompter};
+use crate::config::Config;
+use crate::log::Log;
+use conv::PamPrompter;
+use syslog::PamLog;
+
+const MAX_USER_LEN: usize = 256;
+const MSG_CONFIG: &str = "SMS verification is misconfigured; ask your administrator.";
+
+pub struct SmsOtp;
+pam::pam_hooks!(SmsOtp);
+
+impl PamHooks for SmsOtp {
+    fn sm_authenticate(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
+        quietly(|| authenticate(pamh, &args, flags))
+    }
+
+    /// The module sets no credentials, but must not make the stack fail.
+    fn sm_setcred(_: &mut PamHandle, _: Vec<&CStr>, _: PamFlag) -> PamResultCode {
+        PamResultCode::PAM_SUCCESS
+    }
+}
+
+/// Run `f` with a panic hook that prints nothing to the host's stderr, restoring
+/// the host's hook afterwards; a panic becomes PAM_SERVICE_ERR, never success.
+fn quietly(f: impl FnOnce() -> PamResultCode) -> PamResultCode {
+    let host_hook = panic::take_hook();
+    panic::set_hook(Box::new(|_| {}));
+    let result = panic::catch_unwind(AssertUnwindSafe(f));
+    panic::set_hook(host_hook);
+    result.unwrap_or(PamResultCode::PAM_SERVICE_ERR)
+}
+
+fn authenticate(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> PamResultCode {
+    let parsed = parse_args(args.iter().map(|a| a.to_bytes()));
+    let debug = parsed.as_ref().map(|a| a.debug).unwrap_or(false);
+    let user = pamh.get_user(None);
+    let pamh: &PamHandle = pamh;
+    let log = PamLog::new(pamh, debug);
+    let conv = pamh.get_item::<Conv>().ok().flatten();
+    let mut prompter = PamPrompter::new(conv, flags & PAM_SILENT != 0);
+
+    let args = match parsed {
+        Ok(a) => a,
+        Err(e) => {
+            log.error(&format!("bad module arguments: {e}"));
+            let _ = prompter.error(MSG_CONFIG);
+            return pam_code(&Outcome::ServiceError(e.to_string()));
+        }
+    };
+    let user = match user {
+        Ok(u) if valid_user(&u) => u,
+        Ok(_) => {
+            log.error("refusing a user name that is empty, too long or has control characters");
+            return PamResultCode::PAM_USER_UNKNOWN;
+        }
+        Err(code) => {
+            log.error(&format!("cannot get the user name (PAM error {:?})", code));
+            return code;
+        }
+    };
+    let config = match Config::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            log.error(&format!("{e}"));
+            let _ = prompter.error(MSG_CONFIG);
+            return pam_code(&Outcome::ServiceError(e.to_string()));
+        }
+    };
+    let login = Login {
+        user,
+        service: item_text::<Service>(pamh).unwrap_or_default(),
+        rhost: item_text::<RHost>(pamh),
+        tty: item_text::<Tty>(pamh),
+        host: crate::system::hostname(),
+    };
+    let outcome = crate::runtime::run_login(&config, &login, &mut prompter, &log);
+    pam_code(&outcome)
+}
+
+fn valid_user(user: &str) -> bool {
+    !user.is_empty() && user.len() <= MAX_USER_LEN && !user.chars().any(char::is_control)
+}
+
+/// A string item as UTF-8 text; missing or not UTF-8 gives None (so a strange
+/// PAM_RHOST can never match a trusted network).
+fn item_text<'a, T>(pamh: &'a PamHandle) -> Option<String>
+where
+    T: pam::items::Item<'a> + std::ops::Deref<Target = &'a CStr>,
+{
+    let item = pamh.get_item::<T>().ok().flatten()?;
+    item.to_str().ok().map(str::to_string)
+}

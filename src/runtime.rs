@@ -1,0 +1,30 @@
+//! Wires the configured adapters into the login flow; shared by the PAM entry
+//! point and the `smsotp` command.
+
+use crate::auth::{self, Deps, Login, Outcome, Prompter};
+use crate::config::Config;
+use crate::connector::Chain;
+use crate::directory;
+use crate::log::Log;
+use crate::state::NoStore;
+use crate::system::{NssAccounts, SystemClock};
+
+/// Run one login with the real directories, connectors, clock and accounts.
+pub fn run_login(config: &Config, login: &Login, prompter: &mut dyn Prompter, log: &dyn Log) -> Outcome {
+    let directories = directory::build(config);
+    let chain = Chain::from_config(config);
+    let mut store = NoStore;
+    auth::authenticate(
+        config,
+        login,
+        Deps {
+            prompter,
+            directories: &directories,
+            sender: &chain,
+            store: &mut store,
+            clock: &SystemClock,
+            accounts: &NssAccounts,
+            log,
+        },
+    )
+}
