@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 pub use connectors::{
     BulkSmsConfig, ClickatellConfig, CommandConfig, ConnectorConfig, HttpAuth, HttpConfig,
@@ -49,7 +49,7 @@ impl Invalid {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub otp: OtpConfig,
@@ -63,16 +63,19 @@ pub struct Config {
     pub directories: Vec<DirectoryConfig>,
     #[serde(rename = "connector")]
     pub connectors: Vec<ConnectorConfig>,
+    /// No `[[connector]]` was written: the spool default is in use.
+    #[serde(skip)]
+    pub connectors_defaulted: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Charset {
     Digits,
     Alphanumeric,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OtpConfig {
     pub length: u32,
@@ -98,7 +101,7 @@ impl Default for OtpConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MessageConfig {
     pub template: String,
@@ -113,7 +116,7 @@ impl Default for MessageConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum UnenrolledPolicy {
     #[default]
@@ -121,7 +124,7 @@ pub enum UnenrolledPolicy {
     Ignore,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum SendFailurePolicy {
     #[default]
@@ -130,7 +133,7 @@ pub enum SendFailurePolicy {
     BackupOnly,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum DirectoryFailurePolicy {
     #[default]
@@ -139,7 +142,7 @@ pub enum DirectoryFailurePolicy {
     Next,
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct PolicyConfig {
     pub unenrolled: UnenrolledPolicy,
@@ -147,18 +150,18 @@ pub struct PolicyConfig {
     pub on_directory_failure: DirectoryFailurePolicy,
     pub skip_groups: Vec<String>,
     pub only_groups: Vec<String>,
-    #[serde(deserialize_with = "networks")]
+    #[serde(deserialize_with = "networks", serialize_with = "networks_out")]
     pub trusted_networks: Vec<IpNet>,
     pub grace: u64,
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct PhoneConfig {
     pub default_country_code: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
     pub max_sends_per_hour: u32,
@@ -183,7 +186,7 @@ impl Default for LimitsConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StateConfig {
     pub dir: PathBuf,
@@ -195,7 +198,7 @@ impl Default for StateConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BackupCodesConfig {
     pub enabled: bool,
@@ -223,8 +226,7 @@ impl Config {
 
     /// Parse and validate TOML text; secrets in `*_file` keys are not read yet.
     pub fn parse(text: &str) -> Result<Config, ParseError> {
-        let mut config: Config =
-            toml::from_str(text).map_err(|e| ParseError::Syntax(one_line(&e.to_string())))?;
+        let mut config: Config = toml::from_str(text).map_err(|e| ParseError::Syntax(describe_toml_error(text, &e)))?;
         config.apply_defaults();
         config.validate().map_err(ParseError::Invalid)?;
         Ok(config)
@@ -237,6 +239,7 @@ impl Config {
             }));
         }
         if self.connectors.is_empty() {
+            self.connectors_defaulted = true;
             self.connectors.push(ConnectorConfig::Spool(SpoolConfig {
                 name: None,
                 path: PathBuf::from(DEFAULT_SPOOL_PATH),
@@ -328,6 +331,10 @@ impl std::fmt::Display for ParseError {
     }
 }
 
+fn networks_out<S: serde::Serializer>(nets: &[IpNet], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(nets.iter().map(|n| n.to_string()))
+}
+
 /// CIDRs, or bare addresses meaning a single host.
 fn networks<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
     let items = Vec::<String>::deserialize(d)?;
@@ -346,6 +353,31 @@ pub(crate) fn range(key: &str, value: u64, min: u64, max: u64) -> Result<(), Inv
         return Err(Invalid::new(key, format!("{value} is out of range {min}..={max}")));
     }
     Ok(())
+}
+
+/// One line naming the line and the key: toml reports an unknown key inside an
+/// `[[array]]` table at the table's header, and a wrong type without the key.
+fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim().to_string();
+    let start = e.span().map(|s| s.start).unwrap_or(0).min(text.len());
+    let first_line = text[..start].matches('\n').count();
+    let key_at = |line: &str| -> Option<String> {
+        let (k, _) = line.split_once('=')?;
+        let k = k.trim().trim_matches('"');
+        (!k.is_empty() && !k.starts_with('[') && !k.starts_with('#')).then(|| k.to_string())
+    };
+    let mut lineno = first_line;
+    let mut key = text.lines().nth(first_line).and_then(key_at);
+    if let Some(unknown) = message.strip_prefix("unknown field `").and_then(|m| m.split('`').next()) {
+        if let Some((n, _)) = text.lines().enumerate().skip(first_line).find(|(_, l)| key_at(l).as_deref() == Some(unknown)) {
+            lineno = n;
+        }
+        key = Some(unknown.to_string());
+    }
+    match key {
+        Some(k) => format!("line {}: key `{k}`: {}", lineno + 1, one_line(&message)),
+        None => format!("line {}: {}", lineno + 1, one_line(&message)),
+    }
 }
 
 /// toml's messages span several lines with a source excerpt; syslog wants one.

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::directories::absolute;
 use super::{range, read_secret, ConfigError, Invalid, Secret};
@@ -12,7 +12,7 @@ fn default_timeout() -> u64 {
     10
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ConnectorConfig {
     Http(HttpConfig),
@@ -32,7 +32,7 @@ pub enum ConnectorConfig {
     Kannel(KannelConfig),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum HttpMethod {
     Get,
@@ -41,7 +41,7 @@ pub enum HttpMethod {
     Put,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum BodyType {
     /// Parameters in the query string, no body.
@@ -51,7 +51,7 @@ pub enum BodyType {
     Json,
 }
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum HttpAuth {
     #[default]
@@ -71,7 +71,7 @@ pub enum HttpAuth {
     },
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SuccessJson {
     pub pointer: String,
@@ -82,7 +82,7 @@ fn default_success_status() -> Vec<u16> {
     vec![200, 201, 202]
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
     #[serde(default)]
@@ -130,7 +130,7 @@ impl HttpConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SpoolConfig {
     #[serde(default)]
@@ -138,7 +138,7 @@ pub struct SpoolConfig {
     pub path: PathBuf,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CommandConfig {
     #[serde(default)]
@@ -160,7 +160,7 @@ pub struct PresetCommon<'a> {
 
 macro_rules! preset {
     ($name:ident { $( $field:ident : $ty:ty ),* $(,)? } secrets { $( $secret:ident / $secret_file:ident ),* $(,)? }) => {
-        #[derive(Debug, Clone, Deserialize)]
+        #[derive(Debug, Clone, Serialize, Deserialize)]
         #[serde(deny_unknown_fields)]
         pub struct $name {
             #[serde(default)]

@@ -2,11 +2,11 @@
 
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{read_secret, range, ConfigError, Invalid, Secret};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum DirectoryConfig {
     File(FileDirectoryConfig),
@@ -14,7 +14,7 @@ pub enum DirectoryConfig {
     Ldap(LdapConfig),
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileDirectoryConfig {
     pub path: PathBuf,
@@ -36,7 +36,7 @@ fn default_ldap_timeout() -> u64 {
     5
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LdifConfig {
     pub path: PathBuf,
@@ -46,7 +46,7 @@ pub struct LdifConfig {
     pub phone_attributes: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LdapConfig {
     pub url: String,

@@ -99,6 +99,9 @@ pub fn classify(e: ureq::Error) -> DeliveryError {
         E::Timeout(_) => DeliveryError::Timeout,
         E::HostNotFound => DeliveryError::Connect("host not found".into()),
         E::ConnectionFailed => DeliveryError::Connect("connection failed".into()),
+        E::Io(io) if io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) => {
+            DeliveryError::Tls(io.get_ref().map(|inner| inner.to_string()).unwrap_or_default())
+        }
         E::Io(io) => match io.kind() {
             std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => DeliveryError::Timeout,
             kind => DeliveryError::Connect(io_kind(kind, &io)),

@@ -1,0 +1,576 @@
+//! The flow against fakes: one test (or more) per row of DESIGN.md's table.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use zeroize::Zeroizing;
+
+use super::*;
+use crate::config::Config;
+use crate::log::MemoryLog;
+use crate::state::{SendAllowance, StoreError};
+
+const PHONE: &str = "+15551234567";
+
+#[derive(Clone)]
+enum Say {
+    /// The newest code that was sent.
+    Code,
+    /// The newest code with spaces and a newline around it.
+    PaddedCode,
+    /// The code sent n-th (0 = first).
+    CodeNumber(usize),
+    Text(&'static str),
+    /// Let time pass, then take the next step.
+    Wait(u64),
+    /// The conversation breaks (Ctrl-C, no tty).
+    Hangup,
+}
+
+#[derive(Default)]
+struct Shared {
+    sent: RefCell<Vec<(String, String)>>,
+    now: Cell<Duration>,
+    prompts: RefCell<Vec<String>>,
+    errors: RefCell<Vec<String>>,
+    infos: RefCell<Vec<String>>,
+}
+
+struct FakePrompter {
+    script: Vec<Say>,
+    shared: Rc<Shared>,
+}
+
+impl Prompter for FakePrompter {
+    fn prompt(&mut self, text: &str, _echo: bool) -> Result<Zeroizing<String>, ConversationError> {
+        self.shared.prompts.borrow_mut().push(text.to_string());
+        loop {
+            if self.script.is_empty() {
+                return Err(ConversationError);
+            }
+            let step = self.script.remove(0);
+            let sent = self.shared.sent.borrow();
+            return match step {
+                Say::Wait(s) => {
+                    self.shared.now.set(self.shared.now.get() + Duration::from_secs(s));
+                    drop(sent);
+                    continue;
+                }
+                Say::Code => Ok(Zeroizing::new(sent.last().map(|m| m.1.clone()).unwrap_or_default())),
+                Say::PaddedCode => Ok(Zeroizing::new(format!("  {} \n", sent.last().map(|m| m.1.clone()).unwrap_or_default()))),
+                Say::CodeNumber(n) => Ok(Zeroizing::new(sent[n].1.clone())),
+                Say::Text(t) => Ok(Zeroizing::new(t.to_string())),
+                Say::Hangup => Err(ConversationError),
+            };
+        }
+    }
+    fn error(&mut self, text: &str) -> Result<(), ConversationError> {
+        self.shared.errors.borrow_mut().push(text.to_string());
+        Ok(())
+    }
+    fn info(&mut self, text: &str) -> Result<(), ConversationError> {
+        self.shared.infos.borrow_mut().push(text.to_string());
+        Ok(())
+    }
+}
+
+struct FakeClock(Rc<Shared>);
+impl Clock for FakeClock {
+    fn now(&self) -> Duration {
+        self.0.now.get()
+    }
+}
+
+enum DirAnswer {
+    Map(HashMap<String, String>),
+    Down,
+}
+
+struct FakeDirectory(DirAnswer);
+impl Directory for FakeDirectory {
+    fn describe(&self) -> String {
+        "fake".into()
+    }
+    fn lookup(&self, user: &str, _: Duration, _: &dyn Log) -> Result<Option<PhoneRecord>, DirectoryError> {
+        match &self.0 {
+            DirAnswer::Down => Err(DirectoryError::Unavailable { source_name: "fake".into(), reason: "down".into() }),
+            DirAnswer::Map(m) => match m.get(user) {
+                None => Ok(None),
+                Some(raw) => match Phone::normalise(raw, "") {
+                    Ok(phone) => Ok(Some(PhoneRecord { phone, source: "fake".into(), dn: None })),
+                    Err(e) => Err(DirectoryError::Refused { source_name: "fake".into(), reason: e.to_string() }),
+                },
+            },
+        }
+    }
+}
+
+struct FakeSender {
+    shared: Rc<Shared>,
+    fail: Cell<usize>,
+}
+impl Sender for FakeSender {
+    fn send(&self, sms: &Sms<'_>, _: Duration, _: &dyn Log) -> Result<Receipt, SendFailed> {
+        if self.fail.get() > 0 {
+            self.fail.set(self.fail.get() - 1);
+            return Err(SendFailed);
+        }
+        self.shared.sent.borrow_mut().push((sms.to.e164().to_string(), sms.text.to_string()));
+        Ok(Receipt { connector: "fake".into(), message_id: None })
+    }
+}
+
+#[derive(Default)]
+struct FakeStore {
+    locked: bool,
+    allowance: Option<SendAllowance>,
+    backup: Vec<String>,
+    failures: usize,
+    successes: usize,
+    lock_after: Option<usize>,
+    grace: bool,
+    broken: bool,
+}
+impl Store for FakeStore {
+    fn locked_until(&mut self, _: &str, now: Duration) -> Result<Option<Duration>, StoreError> {
+        if self.broken {
+            return Err(StoreError::Corrupt("truncated".into()));
+        }
+        Ok(self.locked.then_some(now + Duration::from_secs(60)))
+    }
+    fn grace_active(&mut self, _: &str, _: &str, _: Duration) -> Result<bool, StoreError> {
+        Ok(self.grace)
+    }
+    fn send_allowance(&mut self, _: &str, _: Duration) -> Result<SendAllowance, StoreError> {
+        Ok(self.allowance.unwrap_or(SendAllowance::Allowed))
+    }
+    fn record_send(&mut self, _: &str, _: Duration) -> Result<(), StoreError> {
+        Ok(())
+    }
+    fn record_failure(&mut self, _: &str, _: Duration) -> Result<bool, StoreError> {
+        self.failures += 1;
+        Ok(self.lock_after.is_some_and(|n| self.failures >= n))
+    }
+    fn record_success(&mut self, _: &str, _: Option<&str>, _: Duration) -> Result<(), StoreError> {
+        self.successes += 1;
+        Ok(())
+    }
+    fn use_backup_code(&mut self, _: &str, answer: &str) -> Result<Option<usize>, StoreError> {
+        match self.backup.iter().position(|c| c == answer) {
+            Some(i) => {
+                self.backup.remove(i);
+                Ok(Some(self.backup.len()))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+struct FakeAccounts(HashMap<&'static str, Vec<&'static str>>);
+impl Accounts for FakeAccounts {
+    fn in_any_group(&self, user: &str, groups: &[String]) -> Result<bool, String> {
+        match self.0.get(user) {
+            None => Err("no such user".into()),
+            Some(gs) => Ok(groups.iter().any(|g| gs.contains(&g.as_str()))),
+        }
+    }
+}
+
+struct Case {
+    config: Config,
+    login: Login,
+    script: Vec<Say>,
+    directory: DirAnswer,
+    sender_failures: usize,
+    store: FakeStore,
+    groups: HashMap<&'static str, Vec<&'static str>>,
+}
+
+struct Result_ {
+    outcome: Outcome,
+    shared: Rc<Shared>,
+    store: FakeStore,
+    log: MemoryLog,
+}
+
+impl Case {
+    fn new(script: Vec<Say>) -> Case {
+        let mut config = Config::parse("[message]\ntemplate = \"{code}\"\n").unwrap();
+        config.otp.prompt = "Code [{seq}] for {phone}: ".into();
+        Case {
+            config,
+            login: Login { user: "alice".into(), service: "sshd".into(), rhost: Some("192.0.2.7".into()), tty: None, host: "box".into() },
+            script,
+            directory: DirAnswer::Map(HashMap::from([("alice".to_string(), PHONE.to_string())])),
+            sender_failures: 0,
+            store: FakeStore::default(),
+            groups: HashMap::from([("alice", vec!["alice", "staff"])]),
+        }
+    }
+
+    fn run(self) -> Result_ {
+        let shared = Rc::new(Shared::default());
+        shared.now.set(Duration::from_secs(1_700_000_000));
+        let mut prompter = FakePrompter { script: self.script, shared: shared.clone() };
+        let dirs: Vec<Box<dyn Directory>> = vec![Box::new(FakeDirectory(self.directory))];
+        let sender = FakeSender { shared: shared.clone(), fail: Cell::new(self.sender_failures) };
+        let mut store = self.store;
+        let clock = FakeClock(shared.clone());
+        let accounts = FakeAccounts(self.groups);
+        let log = MemoryLog::default();
+        let outcome = authenticate(
+            &self.config,
+            &self.login,
+            Deps { prompter: &mut prompter, directories: &dirs, sender: &sender, store: &mut store, clock: &clock, accounts: &accounts, log: &log },
+        );
+        Result_ { outcome, shared, store, log }
+    }
+}
+
+impl Result_ {
+    fn sent(&self) -> usize {
+        self.shared.sent.borrow().len()
+    }
+    fn errors(&self) -> Vec<String> {
+        self.shared.errors.borrow().clone()
+    }
+    fn no_secrets_logged(&self) {
+        for line in self.log.lines() {
+            assert!(!line.contains("5551234567"), "full number in log: {line}");
+            for (_, code) in self.shared.sent.borrow().iter() {
+                assert!(!line.contains(code.as_str()), "code in log: {line}");
+            }
+        }
+    }
+}
+
+#[test]
+fn right_code_succeeds() {
+    let r = Case::new(vec![Say::Code]).run();
+    assert_eq!(r.outcome, Outcome::Success);
+    assert_eq!(r.sent(), 1);
+    let (to, text) = r.shared.sent.borrow()[0].clone();
+    assert_eq!(to, PHONE);
+    assert_eq!(text.len(), 6);
+    let prompt = r.shared.prompts.borrow()[0].clone();
+    assert!(prompt.contains("+*********67"), "{prompt}");
+    assert!(!prompt.contains("555"), "{prompt}");
+    assert_eq!(r.store.successes, 1);
+    r.no_secrets_logged();
+}
+
+#[test]
+fn answers_are_trimmed() {
+    let r = Case::new(vec![Say::PaddedCode]).run();
+    assert_eq!(r.outcome, Outcome::Success);
+}
+
+#[test]
+fn wrong_then_right_says_wrong_code_once() {
+    let r = Case::new(vec![Say::Text("000000x"), Say::Code]).run();
+    assert_eq!(r.outcome, Outcome::Success);
+    assert_eq!(r.errors(), vec![MSG_WRONG.to_string()]);
+    assert_eq!(r.store.failures, 1);
+    assert_eq!(r.shared.prompts.borrow().len(), 2);
+}
+
+#[test]
+fn attempts_used_up_is_maxtries() {
+    let r = Case::new(vec![Say::Text("1"), Say::Text("2"), Say::Text("3"), Say::Code]).run();
+    assert_eq!(r.outcome, Outcome::MaxTries);
+    assert_eq!(r.errors(), vec![MSG_WRONG, MSG_WRONG, MSG_TOO_MANY]);
+    assert_eq!(r.shared.prompts.borrow().len(), 3);
+    r.no_secrets_logged();
+}
+
+#[test]
+fn expired_code_is_refused_and_a_new_one_sent() {
+    let r = Case::new(vec![Say::Wait(301), Say::Code, Say::Code]).run();
+    assert_eq!(r.outcome, Outcome::Success);
+    assert_eq!(r.sent(), 2);
+    assert_eq!(r.errors(), vec![MSG_EXPIRED]);
+}
+
+#[test]
+fn expired_code_without_resends_left_is_auth_err() {
+    let mut case = Case::new(vec![Say::Wait(300), Say::Code]);
+    case.config.otp.max_resends = 0;
+    let r = case.run();
+    assert_eq!(r.outcome, Outcome::Denied(DenyReason::Expired));
+    assert_eq!(r.sent(), 1);
+    assert_eq!(r.errors(), vec![MSG_EXPIRED]);
+}
+
+#[test]
+fn code_just_before_expiry_still_works() {
+    let r = Case::new(vec![Say::Wait(299), Say::Code]).run();
+    assert_eq!(r.outcome, Outcome::Success);
+}
+
+#[test]
+fn empty_answer_sends_a_new_code_and_voids_the_old() {
+    let r = Case::new(vec![Say::Text(""), Say::CodeNumber(0), Say::Code]).run();
+    assert_eq!(r.sent(), 2);
+    assert_eq!(r.outcome, Outcome::Success);
+    assert_eq!(r.errors(), vec![MSG_WRONG], "the first code must no longer work");
+    assert_eq!(r.shared.infos.borrow().clone(), vec![MSG_NEW_CODE]);
+    let prompts = r.shared.prompts.borrow();
+    assert_ne!(prompts[0], prompts[1], "a new code has a new sequence tag");
+}
+
+#[test]
+fn empty_answer_beyond_max_resends_sends_nothing() {
+    let r = Case::new(vec![Say::Text(""), Say::Text(""), Say::Text(""), Say::Code]).run();
+    // one resend allowed: first empty resends, second is refused and uses an attempt, third too
+    assert_eq!(r.sent(), 2);
+    assert_eq!(r.outcome, Outcome::Success);
+    assert!(r.errors().contains(&MSG_NO_RESEND.to_string()));
+    assert_eq!(r.store.failures, 0, "empty answers are not guesses");
+}
+
+#[test]
+fn empty_answers_alone_end_in_maxtries() {
+    let mut case = Case::new(vec![Say::Text(""); 10]);
+    case.config.otp.max_resends = 0;
+    let r = case.run();
+    assert_eq!(r.outcome, Outcome::MaxTries);
+    assert_eq!(r.sent(), 1);
+}
+
+#[test]
+fn unenrolled_user_denied_or_ignored_by_policy() {
+    let mut case = Case::new(vec![Say::Code]);
+    case.login.user = "mallory".into();
+    let r = case.run();
+    assert_eq!(r.outcome, Outcome::Denied(DenyReason::Unenrolled));
+    assert_eq!(r.sent(), 0);
+
+    let mut case = Case::new(vec![Say::Code]);
+    case.login.user = "mallory".into();
+    case.config.policy.unenrolled = UnenrolledPolicy::Ignore;
+    let r = case.run();
+    assert_eq!(r.outcome, Outcome::Skipped(SkipReason::Unenrolled));
+}
+
+#[test]
+fn a_bad_number_in_the_directory_is_denied_even_when_unenrolled_is_ignore() {
+    let mut case = Case::new(vec![Say::Code]);
+    case.directory = DirAnswer::Map(HashMap::from([("alice".to_string(), "12345".to_string())]));
+    case.config.policy.unenrolled = UnenrolledPolicy::Ignore;
+    let r = case.run();
+    assert_eq!(r.outcome, Outcome::Denied(DenyReason::BadNumber));
+    assert_eq!(r.sent(), 0);
+}
+
+#[test]
+fn skip_groups_only_groups_and_trusted_networks_ignore() {
+    let mut case = Case::new(vec![]);
+    case.config.policy.skip_groups = vec!["staff".into()];
+    assert_eq!(case.run().outcome, Outcome::Skipped(SkipReason::SkipGroup));
+
+    let mut case = Case::new(vec![]);
+    case.config.policy.only_groups = vec!["admins".into()];
+    assert_eq!(case.run().outcome, Outcome::Skipped(SkipReason::NotInOnlyGroups));
+
+    let mut case = Case::new(vec![Say::Code]);
+    case.config.policy.only_groups = vec!["staff".into()];
+    assert_eq!(case.run().outcome, Outcome::Success);
+
+    let mut case = Case::new(vec![]);
+    case.config.policy.trusted_networks = vec!["192.0.2.0/24".parse().unwrap()];
+    assert_eq!(case.run().outcome, Outcome::Skipped(SkipReason::TrustedNetwork));
+
+    let mut case = Case::new(vec![Say::Code]);
+    case.config.policy.trusted_networks = vec!["198.51.100.0/24".parse().unwrap()];
+    assert_eq!(case.run().outcome, Outcome::Success);
+}
+
+#[test]
+fn hostnames_and_missing_rhost_never_count_as_trusted() {
+    for rhost in [Some("trusted.example.org"), None, Some("")] {
+        let mut case = Case::new(vec![Say::Code]);
+        case.login.rhost = rhost.map(str::to_string);
+        case.config.policy.trusted_networks = vec!["0.0.0.0/0".parse().unwrap()];
+        assert_eq!(case.run().outcome, Outcome::Success, "{rhost:?}");
+    }
+}
+
+#[test]
+fn failing_group_lookup_never_waives_the_code() {
+    let mut case = Case::new(vec![Say::Code]);
+    case.groups.clear();
+    case.config.policy.skip_groups = vec!["staff".into()];
+    case.config.policy.only_groups = vec!["staff".into()];
+    let r = case.run();
+    assert_eq!(r.outcome, Outcome::Success);
+    assert_eq!(r.sent(), 1);
+}
+
+#[test]
+fn locked_out_user_gets_no_sms() {
+    let mut case = Case::new(vec![Say::Code]);
+    case.store.locked = true;
+    let r = case.run();
+    assert_eq!(r.outcome, Outcome::Denied(DenyReason::LockedOut));
+    assert_eq!(r.sent(), 0);
+    assert_eq!(r.errors(), vec![MSG_LOCKED]);
+}
+
+#[test]
+fn a_failure_that_locks_ends_the_login() {
+    let mut case = Case::new(vec![Say::Text("1"), Say::Text("2"), Say::Code]);
+    case.store.lock_after = Some(2);
+    let r = case.run();
+    assert_eq!(r.outcome, Outcome::Denied(DenyReason::LockedOut));
+    assert_eq!(r.errors().last().map(String::as_str), Some(MSG_LOCKED));
+}
+
+#[test]
+fn grace_skips_with_ignore() {
+    let mut case = Case::new(vec![]);
+    case.config.policy.grace = 600;
+    case.store.grace = true;
+    let r = case.run();
+    assert_eq!(r.outcome, Outcome::Skipped(SkipReason::Grace));
+    assert_eq!(r.sent(), 0);
+}
+
+#[test]
+fn directory_failure_follows_policy() {
+    let mut case = Case::new(vec![Say::Code]);
+    case.directory = DirAnswer::Down;
+    assert_eq!(case.run().outcome, Outcome::Unavailable(UnavailableReason::Directory));
+
+    let mut case = Case::new(vec![Say::Code]);
+    case.directory = DirAnswer::Down;
+    case.config.policy.on_directory_failure = DirectoryFailurePolicy::Deny;
+    assert_eq!(case.run().outcome, Outcome::Denied(DenyReason::DirectoryFailed));
+
+    // next, with nothing after it: an outage never looks like "no phone"
+    let mut case = Case::new(vec![Say::Code]);
+    case.directory = DirAnswer::Down;
+    case.config.policy.on_directory_failure = DirectoryFailurePolicy::Next;
+    case.config.policy.unenrolled = UnenrolledPolicy::Ignore;
+    assert_eq!(case.run().outcome, Outcome::Unavailable(UnavailableReason::Directory));
+}
+
+#[test]
+fn send_failure_follows_policy() {
+    let mut case = Case::new(vec![Say::Code]);
+    case.sender_failures = 1;
+    let r = case.run();
+    assert_eq!(r.outcome, Outcome::Unavailable(UnavailableReason::Send));
+    assert_eq!(r.errors(), vec![MSG_SEND_FAILED]);
+
+    let mut case = Case::new(vec![Say::Code]);
+    case.sender_failures = 1;
+    case.config.policy.on_send_failure = SendFailurePolicy::Deny;
+    assert_eq!(case.run().outcome, Outcome::Denied(DenyReason::SendFailed));
+}
+
+#[test]
+fn backup_only_prompts_and_accepts_only_a_backup_code() {
+    let mut case = Case::new(vec![Say::Text("123456"), Say::Text("ABCD-EFGH")]);
+    case.sender_failures = 1;
+    case.config.policy.on_send_failure = SendFailurePolicy::BackupOnly;
+    case.store.backup = vec!["ABCD-EFGH".into(), "JKLM-NPQR".into()];
+    let r = case.run();
+    assert_eq!(r.outcome, Outcome::SuccessWithBackupCode { remaining: 1 });
+    assert_eq!(r.shared.prompts.borrow()[0], MSG_BACKUP_ONLY_PROMPT);
+    assert_eq!(r.errors(), vec![MSG_WRONG]);
+    assert_eq!(r.shared.infos.borrow().clone(), vec!["1 backup codes left.".to_string()]);
+
+    let mut case = Case::new(vec![Say::Text("x"), Say::Text("y"), Say::Text("z")]);
+    case.sender_failures = 1;
+    case.config.policy.on_send_failure = SendFailurePolicy::BackupOnly;
+    assert_eq!(case.run().outcome, Outcome::MaxTries);
+}
+
+#[test]
+fn backup_code_accepted_in_place_of_the_sms_code() {
+    let mut case = Case::new(vec![Say::Text("ABCD-EFGH")]);
+    case.store.backup = vec!["ABCD-EFGH".into()];
+    assert_eq!(case.run().outcome, Outcome::SuccessWithBackupCode { remaining: 0 });
+
+    let mut case = Case::new(vec![Say::Text("ABCD-EFGH")]);
+    case.store.backup = vec!["ABCD-EFGH".into()];
+    case.config.backup_codes.enabled = false;
+    assert_eq!(case.run().outcome, Outcome::ConversationFailed, "disabled backup codes are wrong answers");
+}
+
+#[test]
+fn over_the_send_limit_only_backup_codes_work() {
+    let mut case = Case::new(vec![Say::Text("ABCD-EFGH")]);
+    case.store.allowance = Some(SendAllowance::HourlyCap);
+    case.store.backup = vec!["ABCD-EFGH".into()];
+    let r = case.run();
+    assert_eq!(r.sent(), 0);
+    assert_eq!(r.shared.prompts.borrow()[0], MSG_BACKUP_ONLY_PROMPT);
+    assert_eq!(r.outcome, Outcome::SuccessWithBackupCode { remaining: 0 });
+}
+
+#[test]
+fn conversation_failure_is_conv_err() {
+    let r = Case::new(vec![Say::Hangup]).run();
+    assert_eq!(r.outcome, Outcome::ConversationFailed);
+    let r = Case::new(vec![Say::Text("1"), Say::Hangup]).run();
+    assert_eq!(r.outcome, Outcome::ConversationFailed);
+}
+
+#[test]
+fn a_broken_store_is_a_service_error_never_success() {
+    let mut case = Case::new(vec![Say::Code]);
+    case.store.broken = true;
+    let r = case.run();
+    assert_eq!(r.outcome, Outcome::ServiceError("state for the user is unreadable: truncated".into()));
+    assert_eq!(r.sent(), 0);
+}
+
+#[test]
+fn message_template_gets_every_placeholder() {
+    let mut case = Case::new(vec![Say::Text("nope"), Say::Hangup]);
+    case.config.message.template = "{code}|{user}|{host}|{service}|{ttl_minutes}|{seq}".into();
+    case.config.otp.ttl = 90;
+    let r = case.run();
+    let text = r.shared.sent.borrow()[0].1.clone();
+    let parts: Vec<&str> = text.split('|').collect();
+    assert_eq!(parts[0].len(), 6);
+    assert_eq!(&parts[1..5], &["alice", "box", "sshd", "2"]);
+    assert!(r.shared.prompts.borrow()[0].contains(&format!("[{}]", parts[5])));
+}
+
+#[test]
+fn the_time_budget_is_what_connectors_get() {
+    struct BudgetSender(Cell<Duration>);
+    impl Sender for BudgetSender {
+        fn send(&self, _: &Sms<'_>, remaining: Duration, _: &dyn Log) -> Result<Receipt, SendFailed> {
+            self.0.set(remaining);
+            Err(SendFailed)
+        }
+    }
+    let config = Config::parse("[limits]\nlogin_budget = 12\n").unwrap();
+    let shared = Rc::new(Shared::default());
+    let mut prompter = FakePrompter { script: vec![], shared: shared.clone() };
+    let dirs: Vec<Box<dyn Directory>> =
+        vec![Box::new(FakeDirectory(DirAnswer::Map(HashMap::from([("alice".to_string(), PHONE.to_string())]))))];
+    let sender = BudgetSender(Cell::new(Duration::ZERO));
+    let log = MemoryLog::default();
+    let login = Login { user: "alice".into(), ..Login::default() };
+    let outcome = authenticate(
+        &config,
+        &login,
+        Deps {
+            prompter: &mut prompter,
+            directories: &dirs,
+            sender: &sender,
+            store: &mut FakeStore::default(),
+            clock: &FakeClock(shared.clone()),
+            accounts: &FakeAccounts(HashMap::new()),
+            log: &log,
+        },
+    );
+    assert_eq!(outcome, Outcome::Unavailable(UnavailableReason::Send));
+    assert_eq!(sender.0.get(), Duration::from_secs(12));
+}

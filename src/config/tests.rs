@@ -1,0 +1,335 @@
+use super::*;
+
+#[test]
+fn empty_file_gives_the_documented_defaults() {
+    let c = Config::parse("").unwrap();
+    assert_eq!(c.otp.length, 6);
+    assert_eq!(c.otp.charset, Charset::Digits);
+    assert_eq!(c.otp.ttl, 300);
+    assert_eq!(c.otp.max_attempts, 3);
+    assert_eq!(c.otp.max_resends, 1);
+    assert_eq!(c.otp.prompt, "SMS code sent to {phone}: ");
+    assert!(!c.otp.echo);
+    assert_eq!(c.policy.unenrolled, UnenrolledPolicy::Deny);
+    assert_eq!(c.policy.on_send_failure, SendFailurePolicy::Unavailable);
+    assert_eq!(c.policy.on_directory_failure, DirectoryFailurePolicy::Unavailable);
+    assert_eq!(c.policy.grace, 0);
+    assert_eq!(c.limits.max_sends_per_hour, 5);
+    assert_eq!(c.limits.resend_cooldown, 30);
+    assert_eq!(c.limits.lockout_failures, 10);
+    assert_eq!(c.limits.lockout_window, 900);
+    assert_eq!(c.limits.lockout_duration, 900);
+    assert_eq!(c.state.dir, PathBuf::from("/var/lib/pam_smsotp"));
+    assert!(c.backup_codes.enabled);
+    assert!(matches!(&c.directories[..], [DirectoryConfig::File(f)] if f.path == PathBuf::from(DEFAULT_PHONE_MAP)));
+    assert!(matches!(&c.connectors[..], [ConnectorConfig::Spool(s)] if s.path == PathBuf::from(DEFAULT_SPOOL_PATH)));
+}
+
+/// Every section and key of DESIGN.md's example parses.
+#[test]
+fn the_whole_design_contract_parses() {
+    let text = r#"
+[otp]
+length = 8
+charset = "alphanumeric"
+ttl = 120
+max_attempts = 5
+max_resends = 2
+prompt = "Code {seq} sent to {phone}: "
+echo = true
+
+[message]
+template = "{code} is your login code for {host}. It expires in {ttl_minutes} min. {seq} {user} {service}"
+
+[policy]
+unenrolled = "ignore"
+on_send_failure = "backup_only"
+on_directory_failure = "next"
+skip_groups = ["nomfa"]
+only_groups = ["staff"]
+trusted_networks = ["10.0.0.0/8", "2001:db8::/32", "192.0.2.1"]
+grace = 60
+
+[phone]
+default_country_code = "+49"
+
+[limits]
+max_sends_per_hour = 7
+resend_cooldown = 10
+lockout_failures = 4
+lockout_window = 100
+lockout_duration = 200
+login_budget = 20
+
+[state]
+dir = "/tmp/state"
+
+[backup_codes]
+enabled = false
+
+[[directory]]
+type = "file"
+path = "/etc/security/pam_smsotp.phones"
+
+[[directory]]
+type = "ldif"
+path = "/etc/security/people.ldif"
+user_attribute = "uid"
+phone_attributes = ["mobile", "telephoneNumber"]
+
+[[directory]]
+type = "ldap"
+url = "ldaps://ldap.example.org"
+base_dn = "ou=people,dc=example,dc=org"
+filter = "(uid={user})"
+phone_attributes = ["mobile"]
+bind_dn = "cn=pam,dc=example,dc=org"
+bind_password_file = "/etc/security/pam_smsotp.ldap"
+ca_file = "/etc/ssl/certs/example-ca.pem"
+timeout = 5
+
+[[connector]]
+name = "primary"
+type = "twilio"
+base_url = "https://api.twilio.com"
+account_sid = "AC123"
+auth_token_file = "/etc/security/pam_smsotp.d/twilio"
+from = "+15550001111"
+timeout = 10
+proxy = "http://proxy.example.org:3128"
+ca_file = "/etc/ssl/certs/private-ca.pem"
+
+[[connector]]
+name = "gateway"
+type = "http"
+url = "https://sms.example.org/send"
+method = "POST"
+content_type = "json"
+to_param = "to"
+body_param = "text"
+from_param = "from"
+from = "ACME"
+params = { route = "otp" }
+headers = { "X-Client" = "pam" }
+auth = { type = "bearer", token_file = "/etc/security/pam_smsotp.d/gw" }
+success_status = [200, 201, 202]
+success_json = { pointer = "/messages/0/status", equals = "0" }
+success_regex = "^0: "
+message_id = "/sid"
+
+[[connector]]
+name = "templated"
+type = "http"
+url = "https://sms.example.org/send"
+content_type = "json"
+body_template = '{"messages":[{"to":"{{to}}","content":"{{text}}"}]}'
+
+[[connector]]
+name = "script"
+type = "command"
+argv = ["/usr/local/sbin/send-sms"]
+
+[[connector]]
+name = "spool"
+type = "spool"
+path = "/var/spool/pam_smsotp/outbox.jsonl"
+
+[[connector]]
+type = "vonage"
+api_key = "k"
+api_secret = "s"
+from = "ACME"
+
+[[connector]]
+type = "plivo"
+auth_id = "MA1"
+auth_token = "t"
+from = "+15550001111"
+
+[[connector]]
+type = "clickatell"
+api_key = "k"
+
+[[connector]]
+type = "bulksms"
+username = "u"
+password = "p"
+
+[[connector]]
+type = "messagebird"
+access_key = "k"
+from = "ACME"
+
+[[connector]]
+type = "sinch"
+service_plan_id = "p"
+api_token = "t"
+from = "+15550001111"
+region = "eu"
+
+[[connector]]
+type = "telnyx"
+api_key = "k"
+from = "+15550001111"
+
+[[connector]]
+type = "infobip"
+api_key = "k"
+base_url = "https://xyz.api.infobip.com"
+
+[[connector]]
+type = "kannel"
+base_url = "http://127.0.0.1:13013"
+username = "u"
+password = "p"
+"#;
+    let c = Config::parse(text).unwrap();
+    assert_eq!(c.otp.length, 8);
+    assert_eq!(c.policy.trusted_networks.len(), 3);
+    assert_eq!(c.directories.len(), 3);
+    assert_eq!(c.connectors.len(), 14);
+    assert_eq!(c.connectors[0].display_name(0), "primary");
+    assert_eq!(c.connectors[5].display_name(5), "vonage#6");
+}
+
+fn error_of(text: &str) -> String {
+    Config::parse(text).unwrap_err().to_string()
+}
+
+#[test]
+fn unknown_keys_are_rejected_with_line_and_key() {
+    let e = error_of("[otp]\nlength = 6\nlenght = 7\n");
+    assert!(e.contains("lenght"), "{e}");
+    assert!(e.contains("line 3"), "{e}");
+    let e = error_of("[otpp]\n");
+    assert!(e.contains("otpp"), "{e}");
+    let e = error_of("[[connector]]\ntype = \"spool\"\npath = \"/x\"\ncolour = 1\n");
+    assert!(e.contains("colour"), "{e}");
+    let e = error_of("[[connector]]\ntype = \"carrier-pigeon\"\n");
+    assert!(e.contains("carrier-pigeon"), "{e}");
+    assert!(!e.contains('\n'), "one line for syslog: {e}");
+}
+
+#[test]
+fn wrong_types_are_rejected() {
+    let e = error_of("[otp]\nlength = \"six\"\n");
+    assert!(e.contains("length") || e.contains("line 2"), "{e}");
+    assert!(error_of("[otp]\necho = 1\n").contains("line 2"));
+    assert!(error_of("[policy]\nunenrolled = \"maybe\"\n").contains("maybe"));
+    assert!(error_of("[policy]\ntrusted_networks = [\"10.0.0.0/33\"]\n").contains("10.0.0.0/33"));
+    assert!(error_of("[limits]\nlockout_window = -5\n").contains("line 2"));
+}
+
+#[test]
+fn values_are_range_checked() {
+    for (text, key) in [
+        ("[otp]\nlength = 3\n", "otp.length"),
+        ("[otp]\nlength = 11\n", "otp.length"),
+        ("[otp]\nttl = 0\n", "otp.ttl"),
+        ("[otp]\nmax_attempts = 0\n", "otp.max_attempts"),
+        ("[otp]\nprompt = \"{code}\"\n", "otp.prompt"),
+        ("[message]\ntemplate = \"no code here\"\n", "message.template"),
+        ("[message]\ntemplate = \"{code} {pin}\"\n", "message.template"),
+        ("[phone]\ndefault_country_code = \"49\"\n", "phone.default_country_code"),
+        ("[limits]\nmax_sends_per_hour = 0\n", "limits.max_sends_per_hour"),
+        ("[state]\ndir = \"relative\"\n", "state.dir"),
+        ("[[directory]]\ntype = \"file\"\npath = \"phones\"\n", "directory[0].path"),
+        ("[[directory]]\ntype = \"ldap\"\nurl = \"http://x\"\nbase_dn = \"dc=x\"\n", "directory[0].url"),
+        ("[[directory]]\ntype = \"ldap\"\nurl = \"ldap://x\"\nbase_dn = \"dc=x\"\nfilter = \"(uid=bob)\"\n", "directory[0].filter"),
+        ("[[connector]]\ntype = \"http\"\nurl = \"ftp://x\"\nto_param = \"t\"\nbody_param = \"b\"\n", "connector[0].url"),
+        ("[[connector]]\ntype = \"http\"\nurl = \"https://x\"\nbody_param = \"b\"\n", "connector[0].to_param"),
+        ("[[connector]]\ntype = \"http\"\nurl = \"https://x\"\nto_param = \"t\"\nbody_param = \"b\"\ntimeout = 0\n", "connector[0].timeout"),
+        ("[[connector]]\ntype = \"http\"\nurl = \"https://x\"\nbody_template = \"{{to}}\"\n", "connector[0].body_template"),
+        ("[[connector]]\ntype = \"http\"\nurl = \"https://x\"\nto_param = \"t\"\nbody_param = \"b\"\nsuccess_regex = \"(\"\n", "connector[0].success_regex"),
+        ("[[connector]]\ntype = \"http\"\nurl = \"https://x\"\nto_param = \"t\"\nbody_param = \"b\"\nauth = { type = \"bearer\" }\n", "connector[0].auth.token"),
+        ("[[connector]]\ntype = \"twilio\"\naccount_sid = \"AC\"\nfrom = \"+1555\"\n", "connector[0].auth_token"),
+        ("[[connector]]\ntype = \"twilio\"\naccount_sid = \"AC\"\nfrom = \"+1555\"\nauth_token = \"a\"\nauth_token_file = \"/x\"\n", "connector[0].auth_token"),
+        ("[[connector]]\ntype = \"kannel\"\nusername = \"u\"\npassword = \"p\"\n", "connector[0].base_url"),
+        ("[[connector]]\ntype = \"command\"\nargv = [\"send-sms\"]\n", "connector[0].argv"),
+        ("[[connector]]\nname = \"a\"\ntype = \"spool\"\npath = \"/a\"\n[[connector]]\nname = \"a\"\ntype = \"spool\"\npath = \"/b\"\n", "connector[1].name"),
+    ] {
+        match Config::parse(text) {
+            Err(ParseError::Invalid(i)) => assert_eq!(i.key, key, "{text}: {}", i.message),
+            other => panic!("{text}: expected an invalid {key}, got {other:?}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod files {
+    use super::super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn is_root() -> bool {
+        nix::unistd::geteuid().is_root()
+    }
+
+    #[test]
+    fn load_names_the_file_and_refuses_unsafe_modes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pam_smsotp.toml");
+        std::fs::write(&path, "[otp]\nlength = 6\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        if !is_root() {
+            // a file we own is not root's: always refused when not root
+            let e = Config::load(&path).unwrap_err().to_string();
+            assert!(e.contains("not root"), "{e}");
+            eprintln!("skipped the root-owned half: needs root");
+            return;
+        }
+        Config::load(&path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o620)).unwrap();
+        let e = Config::load(&path).unwrap_err().to_string();
+        assert!(e.contains(&path.display().to_string()) && e.contains("0620"), "{e}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o602)).unwrap();
+        assert!(matches!(Config::load(&path), Err(ConfigError::Unsafe { .. })));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        Config::load(&path).unwrap();
+        std::os::unix::fs::chown(&path, Some(65534), None).unwrap();
+        let e = Config::load(&path).unwrap_err().to_string();
+        assert!(e.contains("uid 65534"), "{e}");
+    }
+
+    #[test]
+    fn secret_files_are_checked_and_read() {
+        if !is_root() {
+            eprintln!("skipped: needs root (secret files must be root-owned)");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("token");
+        std::fs::write(&secret, "s3cr3t\n").unwrap();
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let path = dir.path().join("c.toml");
+        let text = format!(
+            "[[connector]]\ntype = \"http\"\nurl = \"https://x\"\nto_param = \"t\"\nbody_param = \"b\"\nauth = {{ type = \"bearer\", token_file = \"{}\" }}\n",
+            secret.display()
+        );
+        std::fs::write(&path, &text).unwrap();
+        let c = Config::load(&path).unwrap();
+        match &c.connectors[0] {
+            ConnectorConfig::Http(h) => match &h.auth {
+                HttpAuth::Bearer { token: Some(t), .. } => assert_eq!(t.expose(), "s3cr3t"),
+                other => panic!("{other:?}"),
+            },
+            _ => panic!(),
+        }
+        assert!(!format!("{c:?}").contains("s3cr3t"), "Debug must redact secrets");
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let e = Config::load(&path).unwrap_err().to_string();
+        assert!(e.contains("token") && e.contains("0666"), "{e}");
+    }
+}
+
+
+#[test]
+fn errors_name_the_real_line_and_the_key() {
+    assert_eq!(
+        error_of("[[connector]]\ntype = \"spool\"\npath = \"/x\"\ncolour = 1\n"),
+        "line 4: key `colour`: unknown field `colour`, expected `name` or `path`"
+    );
+    let e = error_of("[otp]\nlength = \"six\"\n");
+    assert!(e.starts_with("line 2: key `length`: invalid type"), "{e}");
+    let e = error_of("[otp\n");
+    assert!(e.starts_with("line 1"), "{e}");
+}

@@ -1,0 +1,321 @@
+//! Logins through real libpam under pam_wrapper, driven from Rust: a service
+//! directory of the test's own, pam_matrix as the password step, the module
+//! as built by cargo, and tests/support/pamclient.py as the application.
+
+#![allow(dead_code)]
+
+pub mod gateway;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const USER: &str = "alice";
+pub const PASSWORD: &str = "secret";
+pub const PHONE: &str = "+15551234567";
+pub const PAM_WRAPPER_MODULES: &str = "/usr/lib/x86_64-linux-gnu/pam_wrapper";
+pub const SECURITY: &str = "/usr/lib/x86_64-linux-gnu/security";
+
+pub const PAM_SUCCESS: i32 = 0;
+pub const PAM_SERVICE_ERR: i32 = 3;
+pub const PAM_AUTH_ERR: i32 = 7;
+pub const PAM_AUTHINFO_UNAVAIL: i32 = 9;
+pub const PAM_USER_UNKNOWN: i32 = 10;
+pub const PAM_MAXTRIES: i32 = 11;
+pub const PAM_CONV_ERR: i32 = 19;
+/// The probe stack turns the module's PAM_IGNORE into this (pam_debug auth=incomplete).
+pub const IGNORED: i32 = 31;
+
+/// Tests that need root or pam_wrapper say so and skip, visibly.
+pub fn skip_reason() -> Option<String> {
+    if !nix_is_root() {
+        return Some("needs root (the module only trusts root-owned config files)".into());
+    }
+    if !Path::new("/usr/lib/x86_64-linux-gnu/libpam_wrapper.so").exists() {
+        return Some("needs pam_wrapper (Debian package libpam-wrapper)".into());
+    }
+    if !Path::new(PAM_WRAPPER_MODULES).join("pam_matrix.so").exists() {
+        return Some("needs pam_matrix.so from libpam-wrapper".into());
+    }
+    None
+}
+
+#[macro_export]
+macro_rules! require_pam_env {
+    () => {
+        if let Some(why) = common::skip_reason() {
+            eprintln!("SKIPPED {}: {why}", module_path!());
+            return;
+        }
+    };
+}
+
+fn nix_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
+        .unwrap_or(false)
+}
+
+/// The module cargo built for this test run. `cargo test` refreshes
+/// target/<profile>/deps/libpam_smsotp.so but not the copy one level up that
+/// `cargo build` makes, so take whichever is newer.
+pub fn module_path() -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe");
+    let deps = exe.parent().expect("deps dir");
+    let candidates = [deps.join("libpam_smsotp.so"), deps.parent().expect("target dir").join("libpam_smsotp.so")];
+    candidates
+        .into_iter()
+        .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
+        .max()
+        .map(|(_, p)| p)
+        .expect("libpam_smsotp.so is missing: cargo test builds it with the library")
+}
+
+pub fn smsotp_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_smsotp"))
+}
+
+pub fn write_private(path: &Path, text: &str) {
+    std::fs::write(path, text).expect("write");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+}
+
+/// Which stack the login goes through.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Stack {
+    /// pam_matrix password (requisite), then the module, as administrators stack it.
+    PasswordThenSms,
+    /// The module alone, with its PAM_IGNORE made visible as `IGNORED`.
+    Probe,
+}
+
+pub struct Setup {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub spool: PathBuf,
+    pub phones: PathBuf,
+    pub module_args: String,
+    pub env: Vec<(String, String)>,
+}
+
+#[derive(Clone, Debug)]
+pub enum Reply {
+    Password,
+    /// The code of the newest SMS.
+    Code,
+    /// The code of the n-th SMS (0 = first).
+    CodeNumber(usize),
+    Text(String),
+    /// Break the conversation.
+    Fail,
+}
+
+pub fn text(s: &str) -> Reply {
+    Reply::Text(s.to_string())
+}
+
+#[derive(Debug)]
+pub struct Outcome {
+    pub rc: i32,
+    pub setcred: Option<i32>,
+    /// (style, text) of every conversation message: 1/2 prompts, 3 error, 4 info.
+    pub messages: Vec<(i32, String)>,
+    /// What the module logged through pam_syslog (pam_wrapper prints it).
+    pub log: String,
+    pub elapsed: Duration,
+}
+
+impl Outcome {
+    pub fn prompts(&self) -> Vec<String> {
+        self.messages.iter().filter(|(s, _)| *s == 1 || *s == 2).map(|(_, m)| m.clone()).collect()
+    }
+    pub fn shown(&self) -> Vec<String> {
+        self.messages.iter().filter(|(s, _)| *s == 3 || *s == 4).map(|(_, m)| m.clone()).collect()
+    }
+}
+
+impl Setup {
+    /// A config with a phone map holding alice and `extra` (sections and
+    /// `[[connector]]`s), then the spool connector last.
+    pub fn new(extra: &str) -> Setup {
+        Setup::with_connectors(extra, true)
+    }
+
+    /// As `new`, with or without the spool connector at the end.
+    pub fn with_connectors(extra: &str, with_spool: bool) -> Setup {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).expect("chmod");
+        let p = dir.path();
+        let config = p.join("pam_smsotp.toml");
+        let spool = p.join("spool/outbox.jsonl");
+        let phones = p.join("phones");
+        write_private(&phones, &format!("# test map\n{USER}  {PHONE}\nbob +44 7700 900123\nbroken\ncarol 12345\n"));
+        let spool_section = if with_spool {
+            format!("[[connector]]\nname = \"spool\"\ntype = \"spool\"\npath = \"{}\"\n", spool.display())
+        } else {
+            String::new()
+        };
+        let text = format!(
+            "[message]\ntemplate = \"Code {{code}} for {{user}}@{{host}}\"\n\n[[directory]]\ntype = \"file\"\npath = \"{}\"\n\n{extra}\n{spool_section}",
+            phones.display()
+        );
+        write_private(&config, &text);
+        write_private(&p.join("passdb"), &format!("{USER}:{PASSWORD}:smsotp-test\nbob:{PASSWORD}:smsotp-test\ncarol:{PASSWORD}:smsotp-test\nmallory:{PASSWORD}:smsotp-test\n"));
+        let setup = Setup { dir, config, spool, phones, module_args: "debug".into(), env: Vec::new() };
+        setup.write_services();
+        setup
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write_services(&self) {
+        let p = self.dir.path();
+        let module = module_path();
+        let args = format!("config={} {}", self.config.display(), self.module_args);
+        let password = format!(
+            "auth requisite {PAM_WRAPPER_MODULES}/pam_matrix.so passdb={}\nauth required {} {args}\naccount required {SECURITY}/pam_permit.so\n",
+            p.join("passdb").display(),
+            module.display()
+        );
+        std::fs::write(p.join("smsotp-test"), password).expect("service");
+        let probe = format!(
+            "auth [success=done ignore=1 default=die] {} {args}\nauth requisite {SECURITY}/pam_deny.so\nauth required {SECURITY}/pam_debug.so auth=incomplete\n",
+            module.display()
+        );
+        std::fs::write(p.join("smsotp-probe"), probe).expect("service");
+        std::fs::write(p.join("other"), format!("auth required {SECURITY}/pam_deny.so\naccount required {SECURITY}/pam_deny.so\n")).expect("other");
+    }
+
+    pub fn set_module_args(&mut self, args: &str) {
+        self.module_args = args.to_string();
+        self.write_services();
+    }
+
+    pub fn rewrite_config(&self, text: &str) {
+        write_private(&self.config, text);
+    }
+
+    pub fn config_text(&self) -> String {
+        std::fs::read_to_string(&self.config).expect("config")
+    }
+
+    /// Texts of every SMS in the spool.
+    pub fn spool_texts(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.spool)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).expect("spool line is JSON");
+                v["text"].as_str().expect("text").to_string()
+            })
+            .collect()
+    }
+
+    pub fn login(&self, stack: Stack, script: &[Reply]) -> Outcome {
+        self.login_as(USER, stack, script, &[], |s| s.spool_texts())
+    }
+
+    /// Log in as `user`; `texts` lists the SMS texts received so far (spool,
+    /// fake gateway, Kannel...), read when the script asks for a code.
+    pub fn login_as(
+        &self,
+        user: &str,
+        stack: Stack,
+        script: &[Reply],
+        extra_args: &[&str],
+        texts: impl Fn(&Setup) -> Vec<String>,
+    ) -> Outcome {
+        let service = match stack {
+            Stack::PasswordThenSms => "smsotp-test",
+            Stack::Probe => "smsotp-probe",
+        };
+        let client = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/pamclient.py");
+        let python = if Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
+        let mut cmd = Command::new(python);
+        cmd.arg(client).args(["--service", service, "--user", user]).args(extra_args);
+        cmd.env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .env("LD_PRELOAD", "libpam_wrapper.so")
+            .env("PAM_WRAPPER", "1")
+            .env("PAM_WRAPPER_SERVICE_DIR", self.dir.path())
+            .env("PAM_WRAPPER_DEBUGLEVEL", "3");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let started = Instant::now();
+        let mut child = cmd.spawn().expect("start pamclient");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut stderr = child.stderr.take().expect("stderr");
+        let err_reader = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stderr.read_to_string(&mut s);
+            s
+        });
+        let mut script = script.to_vec().into_iter();
+        let mut messages = Vec::new();
+        let mut rc = None;
+        let mut setcred = None;
+        for line in stdout.lines() {
+            let line = line.expect("read");
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("bad client line {line}"));
+            if let Some(code) = v.get("rc") {
+                rc = code.as_i64().map(|c| c as i32);
+                setcred = v.get("setcred").and_then(|s| s.as_i64()).map(|c| c as i32);
+                break;
+            }
+            let style = v["style"].as_i64().unwrap_or(0) as i32;
+            let msg = v["msg"].as_str().unwrap_or("").to_string();
+            messages.push((style, msg));
+            if style == 1 || style == 2 {
+                let reply = match script.next() {
+                    None | Some(Reply::Fail) => serde_json::json!({"fail": true}),
+                    Some(Reply::Password) => serde_json::json!({"answer": PASSWORD}),
+                    Some(Reply::Text(t)) => serde_json::json!({"answer": t}),
+                    Some(Reply::Code) => {
+                        let all = texts(self);
+                        let last = all.last().unwrap_or_else(|| panic!("no SMS arrived; messages so far: {messages:?}"));
+                        serde_json::json!({"answer": code_in(last)})
+                    }
+                    Some(Reply::CodeNumber(n)) => {
+                        let all = texts(self);
+                        serde_json::json!({"answer": code_in(&all[n])})
+                    }
+                };
+                let _ = writeln!(stdin, "{reply}");
+                let _ = stdin.flush();
+            }
+        }
+        drop(stdin);
+        let _ = child.wait();
+        let stderr = err_reader.join().unwrap_or_default();
+        // keep the module's pam_syslog lines, drop pam_wrapper's own tracing
+        let log: String = stderr.lines().filter(|l| l.contains("SYSLOG(")).map(|l| format!("{l}\n")).collect();
+        let rc = rc.unwrap_or_else(|| panic!("the client gave no return code; stderr:\n{stderr}"));
+        Outcome { rc, setcred, messages, log, elapsed: started.elapsed() }
+    }
+}
+
+/// The code in "Code 123456 for alice@host".
+pub fn code_in(text: &str) -> String {
+    text.split_whitespace().nth(1).unwrap_or_else(|| panic!("no code in {text:?}")).to_string()
+}
+
+/// The number, the secrets and every code must not be in `haystack`.
+pub fn assert_no_secrets(haystack: &str, codes: &[String], secrets: &[&str]) {
+    for needle in [PHONE, &PHONE[1..], "5551234567"] {
+        assert!(!haystack.contains(needle), "the full number {needle} leaked:\n{haystack}");
+    }
+    for c in codes {
+        assert!(!haystack.contains(c.as_str()), "the code {c} leaked:\n{haystack}");
+    }
+    for s in secrets {
+        assert!(!haystack.contains(s), "the secret {s} leaked:\n{haystack}");
+    }
+}
