@@ -207,6 +207,39 @@ fn tls_gateway_trusted_through_ca_file() {
     s.rewrite_config(&text);
     let out = s.login_as(USER, Stack::Probe, &[Reply::Code], &[], |_| tls.texts());
     assert_eq!(out.rc, PAM_SUCCESS, "{out:?}");
+    assert_eq!(out.threads, 1, "the module must leave no thread behind in the host process");
+}
+
+#[test]
+fn no_thread_is_started_even_when_a_send_times_out() {
+    require_pam_env!();
+    let hang = Gateway::start(Mode::Hang);
+    let s = Setup::with_connectors(&format!("[limits]\nlogin_budget = 2\n{}", http_connector("slow", &format!("http://localhost:{}/send", hang.port), "")), false);
+    let out = s.login(Stack::Probe, &[Reply::Code]);
+    assert_eq!(out.rc, PAM_AUTHINFO_UNAVAIL, "{out:?}");
+    assert_eq!(out.threads, 1, "a resolver or timeout thread was left running");
+}
+
+/// Not even a short-lived thread: every clone(2) the login makes is traced.
+#[test]
+fn no_thread_is_ever_created_during_an_https_send() {
+    require_pam_env!();
+    if !std::path::Path::new("/usr/bin/strace").exists() {
+        eprintln!("SKIPPED: needs strace");
+        return;
+    }
+    let tls = Gateway::start_tls(Mode::json(201, "{}"));
+    let mut s = Setup::with_connectors("", false);
+    let ca = s.path("gateway-ca.pem");
+    write_private(&ca, tls.tls_cert_pem.as_deref().unwrap());
+    let url = format!("https://localhost:{}/send", tls.port);
+    s.rewrite_config(&(s.config_text() + &http_connector("tls", &url, &format!("ca_file = \"{}\"", ca.display()))));
+    let trace = s.path("clone.trace");
+    s.prefix = vec!["/usr/bin/strace".into(), "-f".into(), "-qq".into(), "-e".into(), "trace=clone,clone3,fork,vfork".into(), "-o".into(), trace.display().to_string()];
+    let out = s.login_as(USER, Stack::Probe, &[Reply::Code], &[], |_| tls.texts());
+    assert_eq!(out.rc, PAM_SUCCESS, "{out:?}");
+    let calls = std::fs::read_to_string(&trace).unwrap();
+    assert!(calls.trim().is_empty(), "the login created threads or processes:\n{calls}");
 }
 
 #[test]

@@ -99,6 +99,8 @@ pub struct Setup {
     pub phones: PathBuf,
     pub module_args: String,
     pub env: Vec<(String, String)>,
+    /// A program (and its arguments) to run the client under, e.g. strace.
+    pub prefix: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -121,6 +123,8 @@ pub fn text(s: &str) -> Reply {
 pub struct Outcome {
     pub rc: i32,
     pub setcred: Option<i32>,
+    /// Threads in the client process after pam_authenticate (the client has one).
+    pub threads: i64,
     /// (style, text) of every conversation message: 1/2 prompts, 3 error, 4 info.
     pub messages: Vec<(i32, String)>,
     /// What the module logged through pam_syslog (pam_wrapper prints it).
@@ -164,7 +168,7 @@ impl Setup {
         );
         write_private(&config, &text);
         write_private(&p.join("passdb"), &format!("{USER}:{PASSWORD}:smsotp-test\nbob:{PASSWORD}:smsotp-test\ncarol:{PASSWORD}:smsotp-test\nmallory:{PASSWORD}:smsotp-test\n"));
-        let setup = Setup { dir, config, spool, phones, module_args: "debug".into(), env: Vec::new() };
+        let setup = Setup { dir, config, spool, phones, module_args: "debug".into(), env: Vec::new(), prefix: Vec::new() };
         setup.write_services();
         setup
     }
@@ -236,7 +240,14 @@ impl Setup {
         };
         let client = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/pamclient.py");
         let python = if Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
-        let mut cmd = Command::new(python);
+        let mut cmd = match self.prefix.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(python);
+                c
+            }
+            None => Command::new(python),
+        };
         cmd.arg(client).args(["--service", service, "--user", user]).args(extra_args);
         cmd.env_clear()
             .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
@@ -262,12 +273,14 @@ impl Setup {
         let mut messages = Vec::new();
         let mut rc = None;
         let mut setcred = None;
+        let mut threads = 0;
         for line in stdout.lines() {
             let line = line.expect("read");
             let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("bad client line {line}"));
             if let Some(code) = v.get("rc") {
                 rc = code.as_i64().map(|c| c as i32);
                 setcred = v.get("setcred").and_then(|s| s.as_i64()).map(|c| c as i32);
+                threads = v.get("threads").and_then(|t| t.as_i64()).unwrap_or(0);
                 break;
             }
             let style = v["style"].as_i64().unwrap_or(0) as i32;
@@ -298,7 +311,7 @@ impl Setup {
         // keep the module's pam_syslog lines, drop pam_wrapper's own tracing
         let log: String = stderr.lines().filter(|l| l.contains("SYSLOG(")).map(|l| format!("{l}\n")).collect();
         let rc = rc.unwrap_or_else(|| panic!("the client gave no return code; stderr:\n{stderr}"));
-        Outcome { rc, setcred, messages, log, elapsed: started.elapsed() }
+        Outcome { rc, setcred, threads, messages, log, elapsed: started.elapsed() }
     }
 }
 

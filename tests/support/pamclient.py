@@ -8,7 +8,6 @@ stdin:  {"answer": "..."} or {"fail": true} for each prompt (styles 1 and 2)
 """
 import argparse
 import ctypes
-import ctypes.util
 import json
 import sys
 
@@ -16,7 +15,7 @@ import sys
 # comes before the real libpam.
 ctypes.CDLL("libpam.so.0", mode=ctypes.RTLD_GLOBAL)
 libpam = ctypes.CDLL(None)
-libc = ctypes.CDLL(ctypes.util.find_library("c"))
+libc = ctypes.CDLL("libc.so.6")
 libc.calloc.restype = ctypes.c_void_p
 libc.calloc.argtypes = [ctypes.c_size_t, ctypes.c_size_t]
 libc.strdup.restype = ctypes.c_void_p
@@ -92,8 +91,10 @@ def main():
         libpam.pam_set_item(handle, PAM_TTY, a.tty.encode())
     rc = libpam.pam_authenticate(handle, 0)
     setcred = libpam.pam_setcred(handle, 2) if rc == 0 else None  # PAM_ESTABLISH_CRED
+    # threads alive once the module has run: it must start none (it lives in sshd)
+    threads = len(__import__("os").listdir("/proc/self/task"))
     libpam.pam_end(handle, rc)
-    emit({"rc": rc, "setcred": setcred})
+    emit({"rc": rc, "setcred": setcred, "threads": threads})
 
 
 if __name__ == "__main__":
