@@ -333,3 +333,21 @@ fn errors_name_the_real_line_and_the_key() {
     let e = error_of("[otp\n");
     assert!(e.starts_with("line 1"), "{e}");
 }
+
+/// The shipped, annotated config is valid and shows every section.
+#[test]
+fn the_annotated_example_parses() {
+    let text = include_str!("../../conf/pam_smsotp.toml");
+    let c = Config::parse(text).unwrap();
+    assert!(!c.connectors_defaulted);
+    for section in ["[otp]", "[message]", "[policy]", "[phone]", "[limits]", "[state]", "[backup_codes]", "[[directory]]", "[[connector]]"] {
+        assert!(text.contains(section), "{section} missing");
+    }
+    // every key the parser prints for the defaults is documented in the example
+    let defaults = toml::to_string(&Config::parse("").unwrap()).unwrap();
+    for line in defaults.lines() {
+        if let Some((key, _)) = line.split_once(" = ") {
+            assert!(text.contains(&format!("\n{key} = ")), "key {key} is not in conf/pam_smsotp.toml");
+        }
+    }
+}

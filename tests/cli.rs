@@ -1,0 +1,143 @@
+//! The `smsotp` command: check, send-test, lookup, with their exit codes.
+
+mod common;
+
+use std::process::Command;
+
+use common::gateway::{Gateway, Mode};
+use common::*;
+
+fn smsotp(setup: &Setup, args: &[&str]) -> (i32, String) {
+    let out = Command::new(smsotp_path())
+        .arg("--config")
+        .arg(&setup.config)
+        .args(args)
+        .env_clear()
+        .output()
+        .expect("run smsotp");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), text)
+}
+
+fn require_root() -> bool {
+    if let Some(why) = skip_reason() {
+        eprintln!("SKIPPED: {why}");
+        return false;
+    }
+    true
+}
+
+#[test]
+fn check_prints_the_config_with_secrets_redacted() {
+    if !require_root() {
+        return;
+    }
+    let s = Setup::new("[[connector]]\nname = \"gw\"\ntype = \"http\"\nurl = \"https://sms.example.org/send\"\nto_param = \"to\"\nbody_param = \"text\"\nauth = { type = \"basic\", username = \"u\", password = \"HUNTER2-SECRET\" }\n");
+    let (rc, out) = smsotp(&s, &["check"]);
+    assert_eq!(rc, 0, "{out}");
+    assert!(out.contains(": valid"), "{out}");
+    assert!(out.contains("password = \"[redacted]\""), "{out}");
+    assert!(!out.contains("HUNTER2-SECRET"), "{out}");
+    assert!(out.contains("GSM-7 encoding"), "{out}");
+    assert!(out.contains("1 SMS part(s)"), "{out}");
+    assert!(out.contains("connector[0] gw (http)"), "{out}");
+}
+
+#[test]
+fn check_warns_about_ucs2_and_long_templates() {
+    if !require_root() {
+        return;
+    }
+    let s = Setup::new("");
+    let text = s.config_text().replace("Code {code} for {user}@{host}", &format!("Ihr Anmeldecode – {{code}} {}", "x".repeat(80)));
+    s.rewrite_config(&text);
+    let (rc, out) = smsotp(&s, &["check"]);
+    assert_eq!(rc, 0, "{out}");
+    assert!(out.contains("UCS-2 encoding"), "{out}");
+    assert!(out.contains("'–' is not in the GSM-7 alphabet"), "{out}");
+    assert!(out.contains("needs 2 SMS parts"), "{out}");
+}
+
+#[test]
+fn check_fails_on_a_bad_config_naming_file_line_and_key() {
+    if !require_root() {
+        return;
+    }
+    let s = Setup::new("");
+    s.rewrite_config(&(s.config_text() + "\n[otp]\nmax_atempts = 3\n"));
+    let (rc, out) = smsotp(&s, &["check"]);
+    assert_eq!(rc, 1, "{out}");
+    assert!(out.contains(&s.config.display().to_string()), "{out}");
+    assert!(out.contains("key `max_atempts`"), "{out}");
+    assert!(out.contains("line "), "{out}");
+    std::fs::set_permissions(&s.config, std::os::unix::fs::PermissionsExt::from_mode(0o666)).unwrap();
+    let (rc, out) = smsotp(&s, &["check"]);
+    assert_eq!(rc, 1);
+    assert!(out.contains("0666"), "{out}");
+}
+
+#[test]
+fn lookup_shows_the_masked_number_and_its_source() {
+    if !require_root() {
+        return;
+    }
+    let s = Setup::new("");
+    let (rc, out) = smsotp(&s, &["lookup", USER]);
+    assert_eq!(rc, 0, "{out}");
+    assert!(out.contains("alice: +*********67 from file"), "{out}");
+    assert!(!out.contains("5551234567"), "{out}");
+    let (rc, out) = smsotp(&s, &["lookup", "nobody"]);
+    assert_eq!(rc, 1, "{out}");
+    assert!(out.contains("no number found"), "{out}");
+    let (rc, out) = smsotp(&s, &["lookup", "carol"]);
+    assert_eq!(rc, 1, "{out}");
+    assert!(out.contains("not an E.164 number"), "{out}");
+}
+
+#[test]
+fn send_test_through_a_gateway_prints_the_answer() {
+    if !require_root() {
+        return;
+    }
+    let gw = Gateway::start(Mode::json(201, r#"{"sid":"SM42"}"#));
+    let s = Setup::with_connectors(
+        &format!("[[connector]]\nname = \"gw\"\ntype = \"http\"\nurl = \"{}\"\nto_param = \"to\"\nbody_param = \"text\"\nmessage_id = \"/sid\"\n", gw.url("/send")),
+        false,
+    );
+    let (rc, out) = smsotp(&s, &["send-test", "--to", "+44 7700 900123"]);
+    assert_eq!(rc, 0, "{out}");
+    assert!(out.contains("gw: sent to +**********23 (HTTP 201, message id SM42)"), "{out}");
+    assert_eq!(gw.requests()[0].field("to").as_deref(), Some("+447700900123"));
+    let (rc, out) = smsotp(&s, &["send-test", "--user", USER]);
+    assert_eq!(rc, 0, "{out}");
+    assert_eq!(gw.requests()[1].field("to").as_deref(), Some(PHONE));
+
+    gw.set_mode(Mode::json(401, r#"{"message":"Authenticate"}"#));
+    let (rc, out) = smsotp(&s, &["send-test", "--to", PHONE]);
+    assert_eq!(rc, 1, "{out}");
+    assert!(out.contains("gw: failed: HTTP status 401"), "{out}");
+    let (rc, out) = smsotp(&s, &["send-test", "--to", "12"]);
+    assert_eq!(rc, 1, "{out}");
+    let (rc, out) = smsotp(&s, &["send-test", "--to", PHONE, "--connector", "nope"]);
+    assert_eq!(rc, 1, "{out}");
+}
+
+#[test]
+fn send_test_to_the_spool() {
+    if !require_root() {
+        return;
+    }
+    let s = Setup::new("");
+    let (rc, out) = smsotp(&s, &["send-test", "--user", USER]);
+    assert_eq!(rc, 0, "{out}");
+    assert_eq!(s.spool_texts().len(), 1);
+    assert!(s.spool_texts()[0].starts_with("pam_smsotp test message from "));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let out = Command::new(smsotp_path()).arg("frobnicate").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = Command::new(smsotp_path()).args(["send-test"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
