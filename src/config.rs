@@ -28,8 +28,8 @@ pub const DEFAULT_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 pub enum ConfigError {
     #[error("cannot read {path}: {reason}")]
     Unreadable { path: PathBuf, reason: String },
-    #[error("{path} is unsafe: {reason}")]
-    Unsafe { path: PathBuf, reason: String },
+    #[error("{path} is insecure: {reason}")]
+    Insecure { path: PathBuf, reason: String },
     #[error("{path}: {message}")]
     Syntax { path: PathBuf, message: String },
     #[error("{path}: {key}: {message}")]

@@ -379,3 +379,78 @@ fn nothing_secret_reaches_the_log_or_the_user() {
     assert_no_secrets(&everything, &codes, &["TOPSECRET-TOKEN", "PASSWORD-XYZ", "dTpQQVNTV09SRC1YWVo"]);
     assert!(out.log.contains("+*********67"), "the masked number is logged: {}", out.log);
 }
+
+/// Supplementary groups count: a private mount namespace shows the login a copy
+/// of /etc/group where `daemon` is a member of an extra group (the machine's own
+/// file is untouched).
+#[test]
+fn supplementary_group_membership_counts() {
+    require_pam_env!();
+    let mut s = Setup::new("[policy]\nskip_groups = [\"smsotp-sup\"]\n");
+    std::fs::write(&s.phones, format!("daemon {PHONE}\n")).unwrap();
+    let group = s.path("group");
+    let mut groups = std::fs::read_to_string("/etc/group").unwrap();
+    groups.push_str("smsotp-sup:x:4242:daemon\n");
+    std::fs::write(&group, groups).unwrap();
+    s.prefix = vec![
+        "unshare".into(),
+        "-m".into(),
+        "--propagation".into(),
+        "private".into(),
+        "sh".into(),
+        "-c".into(),
+        format!("mount --bind {} /etc/group && exec \"$@\"", group.display()),
+        "sh".into(),
+    ];
+    let out = s.login_as("daemon", Stack::Probe, &[], &[], |s| s.spool_texts());
+    assert_eq!(out.rc, IGNORED, "{out:?}");
+    // the same user without the extra group is asked for a code
+    s.prefix.clear();
+    let out = s.login_as("daemon", Stack::Probe, &[Reply::Code], &[], |s| s.spool_texts());
+    assert_eq!(out.rc, PAM_SUCCESS, "{out:?}");
+}
+
+/// Real libpam (no pam_wrapper) and real pam_syslog(3): in a private mount
+/// namespace, /etc/pam.d is the test's service directory and /dev/log is a
+/// datagram socket of the test's own. Every line must be LOG_AUTHPRIV and read
+/// `pam_smsotp(SERVICE:auth): ...`, with no code or full number in it.
+#[test]
+fn logs_go_to_syslog_as_authpriv_with_the_pam_prefix() {
+    require_pam_env!();
+    use std::os::unix::net::UnixDatagram;
+    let mut s = Setup::new("");
+    // installed name, so libpam calls the module pam_smsotp in its log prefix
+    let installed = s.path("pam_smsotp.so");
+    std::fs::copy(module_path(), &installed).unwrap();
+    s.module = installed;
+    s.write_services();
+    let socket = UnixDatagram::bind(s.path("log.sock")).unwrap();
+    socket.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    s.use_wrapper = false;
+    let helper = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/with-private-syslog.sh");
+    s.prefix = vec![
+        "unshare".into(),
+        "-m".into(),
+        "--propagation".into(),
+        "private".into(),
+        helper.display().to_string(),
+        s.dir.path().display().to_string(),
+    ];
+    let out = s.login(Stack::Probe, &[text("111111"), Reply::Code]);
+    assert_eq!(out.rc, PAM_SUCCESS, "{out:?}");
+    let mut lines = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = socket.recv(&mut buf) {
+        lines.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    let ours: Vec<&String> = lines.iter().filter(|l| l.contains("pam_smsotp(")).collect();
+    assert!(ours.len() >= 3, "expected the module's lines, got {lines:?}");
+    for line in &ours {
+        let prio: u32 = line[1..line.find('>').unwrap()].parse().unwrap();
+        assert_eq!(prio >> 3, 10, "not LOG_AUTHPRIV: {line}");
+        assert!(line.contains("pam_smsotp(smsotp-probe:auth): "), "{line}");
+    }
+    let all = lines.join("\n");
+    assert!(all.contains("verified by SMS code"), "{all}");
+    assert_no_secrets(&all, &codes_of(&s.spool_texts()), &[]);
+}

@@ -1,4 +1,5 @@
 //! `smsotp`: the administrator's command for pam_smsotp.
+#![deny(unsafe_code)]
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -48,19 +48,19 @@ impl<'de> serde::Deserialize<'de> for Secret {
 pub fn check_secure_file(path: &Path, file: &File) -> Result<(), ConfigError> {
     let meta = file.metadata().map_err(|e| unreadable(path, &e))?;
     if !meta.is_file() {
-        return Err(unsafe_file(path, "not a regular file"));
+        return Err(insecure_file(path, "not a regular file"));
     }
     if meta.uid() != 0 {
-        return Err(unsafe_file(path, &format!("owned by uid {}, not root", meta.uid())));
+        return Err(insecure_file(path, &format!("owned by uid {}, not root", meta.uid())));
     }
     if meta.mode() & 0o022 != 0 {
-        return Err(unsafe_file(
+        return Err(insecure_file(
             path,
             &format!("mode {:04o} lets group or others write it", meta.mode() & 0o7777),
         ));
     }
     if meta.len() > MAX_FILE_BYTES {
-        return Err(unsafe_file(path, "larger than 64 MiB"));
+        return Err(insecure_file(path, "larger than 64 MiB"));
     }
     Ok(())
 }
@@ -88,6 +88,6 @@ fn unreadable(path: &Path, e: &std::io::Error) -> ConfigError {
     ConfigError::Unreadable { path: path.into(), reason: e.to_string() }
 }
 
-fn unsafe_file(path: &Path, reason: &str) -> ConfigError {
-    ConfigError::Unsafe { path: path.into(), reason: reason.into() }
+fn insecure_file(path: &Path, reason: &str) -> ConfigError {
+    ConfigError::Insecure { path: path.into(), reason: reason.into() }
 }

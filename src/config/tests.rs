@@ -282,7 +282,7 @@ mod files {
         let e = Config::load(&path).unwrap_err().to_string();
         assert!(e.contains(&path.display().to_string()) && e.contains("0620"), "{e}");
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o602)).unwrap();
-        assert!(matches!(Config::load(&path), Err(ConfigError::Unsafe { .. })));
+        assert!(matches!(Config::load(&path), Err(ConfigError::Insecure { .. })));
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         Config::load(&path).unwrap();
         std::os::unix::fs::chown(&path, Some(65534), None).unwrap();

@@ -110,3 +110,34 @@ where
     let item = pamh.get_item::<T>().ok().flatten()?;
     item.to_str().ok().map(str::to_string)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    static HOST_HOOK_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+    #[test]
+    fn a_panic_is_silent_never_success_and_the_host_hook_comes_back() {
+        panic::set_hook(Box::new(|_| {
+            HOST_HOOK_CALLS.fetch_add(1, Ordering::SeqCst);
+        }));
+        let code = quietly(|| panic!("boom with a secret 123456"));
+        assert_eq!(code, PamResultCode::PAM_SERVICE_ERR);
+        assert_eq!(HOST_HOOK_CALLS.load(Ordering::SeqCst), 0, "the host's hook must not see our panic");
+        let _ = panic::catch_unwind(|| panic!("the host's own panic"));
+        assert_eq!(HOST_HOOK_CALLS.load(Ordering::SeqCst), 1, "the host's hook is restored");
+        let _ = panic::take_hook();
+        assert_eq!(quietly(|| PamResultCode::PAM_AUTH_ERR), PamResultCode::PAM_AUTH_ERR);
+    }
+
+    #[test]
+    fn user_names_that_are_refused() {
+        assert!(valid_user("alice"));
+        assert!(valid_user("j.doe@example.org"));
+        assert!(!valid_user(""));
+        assert!(!valid_user("al\nice"));
+        assert!(!valid_user(&"a".repeat(257)));
+    }
+}

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("state directory {0} is unsafe: {1}")]
-    UnsafeDirectory(String, String),
+    #[error("state directory {0} is insecure: {1}")]
+    InsecureDirectory(String, String),
     #[error("state for the user is unreadable: {0}")]
     Corrupt(String),
     #[error("state I/O failed: {0}")]

@@ -101,6 +101,10 @@ pub struct Setup {
     pub env: Vec<(String, String)>,
     /// A program (and its arguments) to run the client under, e.g. strace.
     pub prefix: Vec<String>,
+    /// Run under pam_wrapper (the default); without it, real libpam reads /etc/pam.d.
+    pub use_wrapper: bool,
+    /// The module the service files name.
+    pub module: PathBuf,
 }
 
 #[derive(Clone, Debug)]
@@ -168,7 +172,7 @@ impl Setup {
         );
         write_private(&config, &text);
         write_private(&p.join("passdb"), &format!("{USER}:{PASSWORD}:smsotp-test\nbob:{PASSWORD}:smsotp-test\ncarol:{PASSWORD}:smsotp-test\nmallory:{PASSWORD}:smsotp-test\n"));
-        let setup = Setup { dir, config, spool, phones, module_args: "debug".into(), env: Vec::new(), prefix: Vec::new() };
+        let setup = Setup { dir, config, spool, phones, module_args: "debug".into(), env: Vec::new(), prefix: Vec::new(), use_wrapper: true, module: module_path() };
         setup.write_services();
         setup
     }
@@ -179,7 +183,7 @@ impl Setup {
 
     pub fn write_services(&self) {
         let p = self.dir.path();
-        let module = module_path();
+        let module = &self.module;
         let args = format!("config={} {}", self.config.display(), self.module_args);
         let password = format!(
             "auth requisite {PAM_WRAPPER_MODULES}/pam_matrix.so passdb={}\nauth required {} {args}\naccount required {SECURITY}/pam_permit.so\n",
@@ -249,12 +253,13 @@ impl Setup {
             None => Command::new(python),
         };
         cmd.arg(client).args(["--service", service, "--user", user]).args(extra_args);
-        cmd.env_clear()
-            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-            .env("LD_PRELOAD", "libpam_wrapper.so")
-            .env("PAM_WRAPPER", "1")
-            .env("PAM_WRAPPER_SERVICE_DIR", self.dir.path())
-            .env("PAM_WRAPPER_DEBUGLEVEL", "3");
+        cmd.env_clear().env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+        if self.use_wrapper {
+            cmd.env("LD_PRELOAD", "libpam_wrapper.so")
+                .env("PAM_WRAPPER", "1")
+                .env("PAM_WRAPPER_SERVICE_DIR", self.dir.path())
+                .env("PAM_WRAPPER_DEBUGLEVEL", "3");
+        }
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
