@@ -4,11 +4,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -eq 0 ]; then
-  scripts/install-deps.sh
+  scripts/install-deps.sh kannel kannel-extras
   echo "== demo (scripts/demo.sh)"
   scripts/demo.sh
 else
   echo "== not root: the tests that need root or pam_wrapper will say SKIPPED"
 fi
 echo "== cargo test"
-cargo test --no-fail-fast 2>&1
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --no-fail-fast 2>&1 | tee "$log" || status=$?
+skipped=$(grep -c '^SKIPPED' "$log" || true)
+awk '/^test result:/ { p += $4; f += $6 } END { printf "total: %d passed, %d failed\n", p, f }' "$log"
+[ "$skipped" -eq 0 ] || echo "($skipped tests were SKIPPED; see the lines above)"
+exit $status

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 pub use connectors::{
     BulkSmsConfig, ClickatellConfig, CommandConfig, ConnectorConfig, HttpAuth, HttpConfig,
     HttpMethod, InfobipConfig, KannelConfig, MessageBirdConfig, PlivoConfig, SinchConfig,
-    SpoolConfig, SuccessJson, TelnyxConfig, TwilioConfig, VonageConfig, BodyType,
+    PresetCommon, SpoolConfig, SuccessJson, TelnyxConfig, TwilioConfig, VonageConfig, BodyType,
 };
 pub use directories::{DirectoryConfig, FileDirectoryConfig, LdapConfig, LdifConfig};
 pub use files::{check_secure_file, read_secret, read_secure_file, Secret};

@@ -7,7 +7,7 @@ use base64::Engine;
 
 use super::agent::{self, AgentOptions};
 use super::template::{self, Values};
-use super::{redact, Connector, Delivery, DeliveryError};
+use super::{redact, redact_id, Connector, Delivery, DeliveryError};
 use crate::auth::Sms;
 use crate::config::{BodyType, HttpAuth, HttpConfig, HttpMethod};
 
@@ -114,7 +114,7 @@ impl HttpConnector {
                 return Err(DeliveryError::Rejected(format!("answer does not match success_regex: {}", redact(&answer.body, sms))));
             }
         }
-        let message_id = c.message_id.as_ref().and_then(|p| json().ok()?.pointer(p).and_then(scalar_text)).map(|id| redact(&id, sms));
+        let message_id = c.message_id.as_ref().and_then(|p| json().ok()?.pointer(p).and_then(scalar_text)).map(|id| redact_id(&id, sms));
         Ok(Delivery { message_id, answer: format!("HTTP {}", answer.status) })
     }
 }

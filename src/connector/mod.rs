@@ -4,13 +4,14 @@
 mod agent;
 mod command;
 mod http;
+mod preset;
 mod redact;
 mod spool;
 mod template;
 
 use std::time::Duration;
 
-pub use redact::redact;
+pub use redact::{redact, redact_id};
 
 use crate::auth::{Receipt, SendFailed, Sender, Sms};
 use crate::config::{Config, ConnectorConfig};
@@ -102,14 +103,17 @@ fn build(config: &ConnectorConfig) -> Box<dyn Connector> {
         ConnectorConfig::Http(h) => Box::new(http::HttpConnector::new(h.clone())),
         ConnectorConfig::Spool(s) => Box::new(spool::SpoolConnector::new(s.path.clone())),
         ConnectorConfig::Command(c) => Box::new(command::CommandConnector::new(c.clone())),
-        other => Box::new(NotAvailable(other.kind())),
+        preset => match preset::build(preset) {
+            Some(connector) => connector,
+            None => Box::new(Unknown(preset.kind())),
+        },
     }
 }
 
-/// A connector type this build cannot drive: it always fails, so the chain moves on.
-struct NotAvailable(&'static str);
+/// Every connector type is handled above; kept so a new type fails closed.
+struct Unknown(&'static str);
 
-impl Connector for NotAvailable {
+impl Connector for Unknown {
     fn deliver(&self, _: &Sms<'_>, _: Duration) -> Result<Delivery, DeliveryError> {
         Err(DeliveryError::Local(format!("connector type {} is not supported by this build", self.0)))
     }

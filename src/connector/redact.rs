@@ -7,8 +7,9 @@ const MAX_LEN: usize = 200;
 /// One line of at most 200 characters, without the message text, the code, the
 /// number (with or without '+'), or any other run of 8 or more digits.
 pub fn redact(answer: &str, sms: &Sms<'_>) -> String {
+    // longest first: the code is inside the text, and may be inside the number
     let mut s = answer.to_string();
-    for secret in [sms.text, sms.code, sms.to.e164(), sms.to.digits()] {
+    for secret in [sms.text, sms.to.e164(), sms.to.digits(), sms.code] {
         if !secret.is_empty() {
             s = s.replace(secret, "[redacted]");
         }
@@ -41,6 +42,13 @@ pub fn redact(answer: &str, sms: &Sms<'_>) -> String {
     }
 }
 
+/// A provider's message id, for the log: only the number is removed (ids are
+/// long runs of digits and letters that `redact` would mangle).
+pub fn redact_id(id: &str, sms: &Sms<'_>) -> String {
+    let s = id.replace(sms.to.e164(), "[redacted]").replace(sms.to.digits(), "[redacted]");
+    s.chars().filter(|c| !c.is_control()).take(MAX_LEN).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,6 +63,7 @@ mod tests {
         assert!(!r.contains("5551234567"), "{r}");
         assert!(!r.contains("123456"), "{r}");
         assert!(r.contains("is not valid"), "{r}");
+        assert!(r.contains("The 'To' number [redacted] is"), "{r}");
     }
 
     #[test]

@@ -10,8 +10,13 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-#[derive(Clone, Debug)]
+/// Decides the answer from the request, as a provider would: (status, content type, body).
+pub type Handler = Arc<dyn Fn(&Request) -> (u16, &'static str, String) + Send + Sync>;
+
+#[derive(Clone)]
 pub enum Mode {
+    /// Answer as the handler says.
+    Handle(Handler),
     /// Answer with this status, content type and body.
     Reply { status: u16, content_type: &'static str, body: String },
     /// Accept and never answer.
@@ -26,6 +31,9 @@ impl Mode {
     }
     pub fn text(status: u16, body: &str) -> Mode {
         Mode::Reply { status, content_type: "text/plain", body: body.to_string() }
+    }
+    pub fn handler(f: impl Fn(&Request) -> (u16, &'static str, String) + Send + Sync + 'static) -> Mode {
+        Mode::Handle(Arc::new(f))
     }
 }
 
@@ -56,6 +64,19 @@ impl Request {
                 (decode(k), decode(v))
             })
             .collect()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
+    pub fn path(&self) -> &str {
+        self.target.split('?').next().unwrap_or("")
+    }
+
+    pub fn query(&self, name: &str) -> Option<String> {
+        let q = self.target.split_once('?').map(|(_, q)| q).unwrap_or("");
+        q.split('&').filter_map(|p| p.split_once('=')).find(|(k, _)| decode(k) == name).map(|(_, v)| decode(v))
     }
 
     pub fn field(&self, name: &str) -> Option<String> {
@@ -199,10 +220,16 @@ fn handle<S: Read + Write>(stream: S, requests: Arc<Mutex<Vec<Request>>>, mode: 
     if reader.read_exact(&mut body).is_err() {
         return;
     }
-    requests.lock().unwrap().push(Request { method, target, headers, body });
-    let mode = mode.lock().unwrap().clone();
+    let request = Request { method, target, headers, body };
+    requests.lock().unwrap().push(request.clone());
+    let mut mode = mode.lock().unwrap().clone();
+    if let Mode::Handle(h) = &mode {
+        let (status, content_type, body) = h(&request);
+        mode = Mode::Reply { status, content_type, body };
+    }
     let mut stream = reader.into_inner();
     match mode {
+        Mode::Handle(_) => {}
         Mode::Reply { status, content_type, body } => {
             let reply = format!(
                 "HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
