@@ -362,6 +362,10 @@ fn kannel_sendsms_query_and_answers() {
     assert_eq!(e, "HTTP status 403: Authorization failed for sendsms");
     gw.set_mode(Mode::text(202, "3: Queued for later delivery"));
     assert!(send(&toml, TEXT).is_ok());
+    gw.set_mode(Mode::text(202, "Sent."));
+    assert!(send(&toml, TEXT).is_ok());
+    gw.set_mode(Mode::text(503, "Temporal failure, try again later."));
+    assert_eq!(send(&toml, TEXT).unwrap_err().to_string(), "HTTP status 503: Temporal failure, try again later.");
     gw.set_mode(Mode::text(202, "Something else"));
     assert!(send(&toml, TEXT).is_err());
 }

@@ -1,5 +1,6 @@
 //! Kannel: GET /cgi-bin/sendsms?username&password&to&text, answered 202 with
-//! "0: Accepted for delivery" or "3: Queued for later delivery"; no message id.
+//! "0: Accepted for delivery", "3: Queued for later delivery", or "Sent." when
+//! immediate-sendsms-reply is set; there is no message id.
 
 use super::*;
 use crate::config::KannelConfig;
@@ -45,7 +46,7 @@ impl Provider for Kannel {
 
     fn judge(&self, answer: &Answer, sms: &Sms<'_>) -> Result<Delivery, DeliveryError> {
         let said = redact(answer.body.trim(), sms);
-        let accepted = answer.body.starts_with("0:") || answer.body.starts_with("3:");
+        let accepted = ["0:", "3:", "Sent."].iter().any(|p| answer.body.starts_with(p));
         match answer.status {
             200 | 202 if accepted => Ok(Delivery { message_id: None, answer: format!("HTTP {}: {said}", answer.status) }),
             200 | 202 => Err(DeliveryError::Rejected(said)),

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# One pamtester login under pam_wrapper, fed its answer on stdin:
+#   BENCH_DIR=DIR bench/feed.sh permit|smsotp|google-authenticator
+# DIR is the temp dir made by bench/run.sh (service files in DIR/pam.d).
+# FEED_TIME=FILE writes pamtester's max RSS (KB, GNU time %M) to FILE.
+set -euo pipefail
+
+stack=${1:?usage: BENCH_DIR=DIR feed.sh permit|smsotp|google-authenticator}
+dir=${BENCH_DIR:?BENCH_DIR is not set}
+spool=$dir/spool/outbox.jsonl
+ga_secret=JBSWY3DPEHPK3PXP
+
+# Lines of the spool into $n (and the lines into $lines), without forking.
+count() {
+    n=0
+    if [[ -f $spool ]]; then
+        mapfile -t lines <"$spool"
+        n=${#lines[@]}
+    fi
+}
+
+answer() {
+    case $stack in
+    permit) ;;
+    google-authenticator) oathtool --totp -b "$ga_secret" ;;
+    smsotp)
+        # A FIFO nobody writes to: `read -t` on it is a sleep without a fork.
+        exec 3<>"$dir/tick"
+        local i code
+        for ((i = 0; i < 5000; i++)); do
+            count
+            if ((n > 0)) && [[ ${lines[n - 1]} =~ \"text\":\"([^\"]*)\" ]]; then
+                read -r _ code _ <<<"${BASH_REMATCH[1]}"
+                printf '%s\n' "$code"
+                return 0
+            fi
+            read -rt 0.001 -u 3 _ || true
+        done
+        echo "feed.sh: no new SMS in $spool after 5 s" >&2
+        return 1
+        ;;
+    *) echo "feed.sh: unknown stack $stack" >&2; return 2 ;;
+    esac
+}
+
+pamtester_() {
+    if [[ -n ${FEED_TIME:-} ]]; then
+        exec /usr/bin/time -f %M -o "$FEED_TIME" pamtester "$@"
+    fi
+    exec pamtester "$@"
+}
+
+# Drain the outbox (as a gateway would), so this login's SMS is its only line
+# and polling reads a one-line file however many runs came before.
+if [[ $stack == smsotp ]]; then
+    : >"$spool"
+fi
+answer | LD_PRELOAD=libpam_wrapper.so PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$dir/pam.d" \
+    pamtester_ "$stack" alice authenticate

@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# Benchmark pam_smsotp side by side with pam_permit and pam_google_authenticator:
+# whole pamtester logins under pam_wrapper, timed by hyperfine, plus max RSS and
+# the module's size. Prints a Markdown section; with --write also rewrites
+# BENCHMARKS.md (keeping its "## Notes"). Needs root (apt-get, root-owned files).
+#   bench/run.sh [--write]        BENCH_RUNS=N sets hyperfine's --runs (default 200)
+set -euo pipefail
+
+write=0
+case ${1:-} in
+--write) write=1 ;;
+"") ;;
+*) echo "usage: $0 [--write]" >&2; exit 2 ;;
+esac
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+runs=${BENCH_RUNS:-200}
+warmup=3
+sec=/usr/lib/x86_64-linux-gnu/security
+so=$root/target/release/libpam_smsotp.so
+stacks=(permit smsotp google-authenticator)
+
+die() { echo "run.sh: $*" >&2; exit 1; }
+[[ $(id -u) == 0 ]] || die "must run as root"
+
+# 1. Tools
+missing=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have pamtester || missing+=(pamtester)
+[[ -e /usr/lib/x86_64-linux-gnu/libpam_wrapper.so ]] || missing+=(libpam-wrapper)
+have hyperfine || missing+=(hyperfine)
+[[ -e $sec/pam_google_authenticator.so ]] || missing+=(libpam-google-authenticator)
+have oathtool || missing+=(oathtool)
+[[ -x /usr/bin/time ]] || missing+=(time)
+have strip || missing+=(binutils)
+have python3 || missing+=(python3)
+if ((${#missing[@]})); then
+    echo "run.sh: installing ${missing[*]}" >&2
+    apt-get -o DPkg::Lock::Timeout=300 update -q >&2
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q "${missing[@]}" >&2
+fi
+
+# 2. Build
+(cd "$root" && cargo build --release >&2)
+[[ -f $so ]] || die "$so was not built"
+
+# 3. Private dir with the three PAM stacks
+dir=$(mktemp -d)
+chmod 0700 "$dir"
+trap 'rm -rf "$dir"' EXIT
+export BENCH_DIR=$dir
+umask 077
+mkdir "$dir/pam.d" "$dir/spool"
+mkfifo "$dir/tick"
+
+account="account required $sec/pam_permit.so"
+printf 'auth required %s\n' "$sec/pam_deny.so" >"$dir/pam.d/other"
+printf 'auth required %s\n%s\n' "$sec/pam_permit.so" "$account" >"$dir/pam.d/permit"
+printf 'auth required %s config=%s\n%s\n' "$so" "$dir/pam_smsotp.toml" "$account" >"$dir/pam.d/smsotp"
+printf 'auth required %s secret=%s user=root\n%s\n' "$sec/pam_google_authenticator.so" "$dir/ga_secret" "$account" \
+    >"$dir/pam.d/google-authenticator"
+
+# [limits] and [state] keep a persistent store (if the module gains one) from
+# capping the ~200 sends of a run and from touching /var/lib.
+cat >"$dir/pam_smsotp.toml" <<EOF
+[message]
+template = "Code {code} for {user}"
+[limits]
+max_sends_per_hour = 1000
+resend_cooldown = 0
+[state]
+dir = "$dir/state"
+[[directory]]
+type = "file"
+path = "$dir/phones"
+[[connector]]
+type = "spool"
+path = "$dir/spool/outbox.jsonl"
+EOF
+mkdir "$dir/state"
+echo "alice +15551234567" >"$dir/phones"
+chown root:root "$dir/pam_smsotp.toml" "$dir/phones"
+chmod 0600 "$dir/pam_smsotp.toml" "$dir/phones"
+
+# TOTP only: no DISALLOW_REUSE / RATE_LIMIT, so a code can be reused across runs.
+printf 'JBSWY3DPEHPK3PXP\n" TOTP_AUTH\n' >"$dir/ga_secret"
+chown root:root "$dir/ga_secret"
+chmod 0400 "$dir/ga_secret"
+
+feed=$root/bench/feed.sh
+spool=$dir/spool/outbox.jsonl
+check_spool() {
+    if [[ $(wc -l <"$spool") != 1 ]] || ! grep -q '"text":"Code [0-9]\{6\} for alice"' "$spool"; then
+        die "unexpected spool content after $1: $(cat "$spool")"
+    fi
+}
+
+# Each stack must log in once before it is timed.
+for s in "${stacks[@]}"; do
+    if ! out=$(bash "$feed" "$s" 2>&1); then
+        die "stack $s failed its check login: $out"
+    fi
+    grep -q 'successfully authenticated' <<<"$out" || die "stack $s: unexpected pamtester output: $out"
+done
+check_spool "the check login"
+
+# 4. Timing: all three in one hyperfine run. No shell is needed (-N): the pipe
+# is inside feed.sh, so every command is one exec of the same feeder.
+# CPU idle over the second before timing: other load on the machine skews it.
+read -r _ u1 n1 s1 i1 w1 q1 sq1 _ </proc/stat
+sleep 1
+read -r _ u2 n2 s2 i2 w2 q2 sq2 _ </proc/stat
+total=$(((u2 + n2 + s2 + i2 + w2 + q2 + sq2) - (u1 + n1 + s1 + i1 + w1 + q1 + sq1)))
+idle=$((100 * (i2 - i1) / (total > 0 ? total : 1)))
+hyperfine -N --style basic --warmup "$warmup" --runs "$runs" --export-json "$dir/hyperfine.json" \
+    -n permit "bash $feed permit" \
+    -n smsotp "bash $feed smsotp" \
+    -n google-authenticator "bash $feed google-authenticator" >&2
+check_spool "the timed logins"
+
+# 5. Max RSS of pamtester, one login per stack
+for s in "${stacks[@]}"; do
+    FEED_TIME=$dir/rss.$s bash "$feed" "$s" >/dev/null 2>&1 || die "stack $s failed its RSS login"
+done
+
+# 6. Size and dependencies of the module
+strip -o "$dir/stripped.so" "$so"
+size=$(stat -c %s "$so")
+stripped=$(stat -c %s "$dir/stripped.so")
+ldd "$so" >"$dir/ldd"
+
+# 7. Report
+machine="$(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1), kernel $(uname -r), $(date -u '+%Y-%m-%d %H:%M UTC')"
+versions="rustc $(rustc --version | cut -d' ' -f2), $(hyperfine --version), pamtester $(dpkg-query -W -f '${Version}' pamtester), libpam-google-authenticator $(dpkg-query -W -f '${Version}' libpam-google-authenticator), commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$root" diff --quiet HEAD 2>/dev/null || echo ' (work tree modified)')"
+
+python3 - "$dir" "$runs" "$warmup" "$size" "$stripped" "$versions" "$idle" >"$dir/report.md" <<'PY'
+import json, sys
+d, runs, warmup, size, stripped, versions, idle = sys.argv[1:]
+results = {r["command"]: r for r in json.load(open(f"{d}/hyperfine.json"))["results"]}
+stacks = ["permit", "smsotp", "google-authenticator"]
+label = {"permit": "pam_permit", "smsotp": "pam_smsotp", "google-authenticator": "pam_google_authenticator"}
+ms = lambda x: x * 1000
+med = {s: ms(results[s]["median"]) for s in stacks}
+rss = {s: int(open(f"{d}/rss.{s}").read().split()[-1]) for s in stacks}
+deps = [l.split()[0] for l in open(f"{d}/ldd") if l.strip()]
+kb = lambda b: f"{int(b) / 1024:,.0f}"
+
+out = ["<!-- BEGIN GENERATED by bench/run.sh: do not edit by hand -->", "## Results", ""]
+out += [f"Versions: {versions}.  ",
+        f"hyperfine: `--warmup {warmup} --runs {runs}`, one invocation for all three stacks; "
+        f"CPU idle in the second before it: {idle}%.", ""]
+out += ["### Login time (whole pamtester process)", "",
+        "| stack | median (ms) | mean ± stddev (ms) | min … max (ms) | median / pam_permit | median − pam_permit (ms) |",
+        "|---|---:|---:|---:|---:|---:|"]
+for s in stacks:
+    r = results[s]
+    out.append(f"| {label[s]} | {med[s]:.2f} | {ms(r['mean']):.2f} ± {ms(r['stddev']):.2f} | "
+               f"{ms(r['min']):.2f} … {ms(r['max']):.2f} | {med[s] / med['permit']:.2f}× | {med[s] - med['permit']:+.2f} |")
+out += ["", f"pam_smsotp / pam_google_authenticator (medians): **{med['smsotp'] / med['google-authenticator']:.2f}×**", ""]
+out += ["### Max RSS of pamtester (one login, `/usr/bin/time -f %M`)", "",
+        "| " + " | ".join(label[s] for s in stacks) + " |", "|" + "---:|" * len(stacks),
+        "| " + " | ".join(f"{rss[s]:,} KB" for s in stacks) + " |", ""]
+out += ["### libpam_smsotp.so", "",
+        "| as built | stripped (`strip`) | shared-library dependencies (`ldd` lines) |", "|---:|---:|---|",
+        f"| {kb(size)} KB | {kb(stripped)} KB | {len(deps)}: {', '.join(deps)} |", "",
+        "<!-- END GENERATED -->"]
+print("\n".join(out))
+PY
+
+intro=$(cat <<EOF
+# Benchmarks
+
+What is measured: whole-process \`pamtester … authenticate\` logins under
+pam_wrapper, one stack per run, timed side by side with \`pam_permit\` (a
+stack that does nothing) and \`pam_google_authenticator\` (a TOTP second
+factor), so the ratios say what pam_smsotp costs a login. Every run is fed its
+answer on stdin by the same feeder, \`bench/feed.sh\`, and must succeed. The
+feeder's start, pamtester and pam_wrapper are common to all three, so "median −
+pam_permit" is what a stack adds to a login. pam_smsotp's figure includes
+writing the SMS to the spool connector and the feeder's polling (every 1 ms)
+for that line to read the code back, so it is an upper bound on the module's
+own cost.
+
+Produced by \`bench/run.sh --write\` (as root) on:
+$machine.
+EOF
+)
+
+printf '%s\n\n' "$intro"
+cat "$dir/report.md"
+
+if ((write)); then
+    md=$root/BENCHMARKS.md
+    notes=$(cat <<'EOF'
+## Notes
+
+<!-- Free text: `bench/run.sh --write` rewrites everything above this heading and keeps everything from it on. -->
+
+- The feeder polls the spool every 1 ms, so up to about 1 ms of pam_smsotp's
+  time can be the feeder waiting; pam_google_authenticator's answer
+  (`oathtool`) is computed while pamtester starts, so it adds little.
+- The benchmark config adds `[limits]` (`max_sends_per_hour = 1000`,
+  `resend_cooldown = 0`) and a private `[state] dir`, so that a persistent
+  store would neither refuse the repeated logins nor write to /var/lib.
+- Timings are sensitive to other load on the 2 cores: see the CPU idle figure
+  above, and rerun on a quiet machine when it is low.
+EOF
+)
+    if [[ -f $md ]] && grep -q '^## Notes' "$md"; then
+        notes=$(sed -n '/^## Notes/,$p' "$md")
+    fi
+    umask 022
+    { printf '%s\n\n' "$intro"; cat "$dir/report.md"; printf '\n%s\n' "$notes"; } >"$md.tmp"
+    mv "$md.tmp" "$md"
+    echo "run.sh: wrote $md" >&2
+fi
