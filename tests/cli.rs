@@ -141,3 +141,44 @@ fn usage_errors_exit_2() {
     let out = Command::new(smsotp_path()).args(["send-test"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// send-test works with every kind of connector and prints the provider's answer.
+#[test]
+fn send_test_with_every_connector_kind() {
+    if !require_root() {
+        return;
+    }
+    let twilio = Gateway::start(Mode::json(201, r#"{"sid":"SMabc"}"#));
+    let kannel = Gateway::start(Mode::text(202, "0: Accepted for delivery"));
+    let http = Gateway::start(Mode::json(200, r#"{"id":"h-1"}"#));
+    let s = Setup::with_connectors("", false);
+    let cmd = s.path("send-sms");
+    std::fs::write(&cmd, "#!/bin/sh\necho \"queued for $SMSOTP_TO\"\n").unwrap();
+    std::fs::set_permissions(&cmd, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let connectors = format!(
+        "[[connector]]\nname = \"tw\"\ntype = \"twilio\"\nbase_url = \"{}\"\naccount_sid = \"AC1\"\nauth_token = \"TOKEN-XYZ\"\nfrom = \"+15550001111\"\n\
+         [[connector]]\nname = \"kn\"\ntype = \"kannel\"\nbase_url = \"{}\"\nusername = \"u\"\npassword = \"KPASS-XYZ\"\n\
+         [[connector]]\nname = \"gw\"\ntype = \"http\"\nurl = \"{}\"\nto_param = \"to\"\nbody_param = \"text\"\nmessage_id = \"/id\"\n\
+         [[connector]]\nname = \"cmd\"\ntype = \"command\"\nargv = [\"{}\"]\n\
+         [[connector]]\nname = \"sp\"\ntype = \"spool\"\npath = \"{}\"\n",
+        twilio.url(""),
+        kannel.url(""),
+        http.url("/send"),
+        cmd.display(),
+        s.spool.display()
+    );
+    s.rewrite_config(&(s.config_text() + &connectors));
+    for (name, expected) in [
+        ("tw", "tw: sent to +*********67 (HTTP 201, message id SMabc)"),
+        ("kn", "kn: sent to +*********67 (HTTP 202: 0: Accepted for delivery)"),
+        ("gw", "gw: sent to +*********67 (HTTP 200, message id h-1)"),
+        ("cmd", "cmd: sent to +*********67 (exit 0: queued for [redacted])"),
+        ("sp", "sp: sent to +*********67 (appended to "),
+    ] {
+        let (rc, out) = smsotp(&s, &["send-test", "--user", USER, "--connector", name]);
+        assert_eq!(rc, 0, "{name}: {out}");
+        assert!(out.contains(expected), "{name}: {out}");
+        assert_no_secrets(&out, &[], &["TOKEN-XYZ", "KPASS-XYZ"]);
+    }
+    assert_eq!(twilio.requests().len() + kannel.requests().len() + http.requests().len(), 3);
+}

@@ -2,6 +2,7 @@
 //! environment, never on its command line; exit 0 means sent.
 
 use std::io::Read;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -35,6 +36,7 @@ impl Connector for CommandConnector {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .current_dir("/")
+            .process_group(0)
             .spawn()
             .map_err(|e| DeliveryError::Local(format!("cannot run {program}: {e}")))?;
         let limit = remaining.min(Duration::from_secs(self.config.timeout));
@@ -55,6 +57,10 @@ fn wait_with_deadline(child: &mut Child, deadline: Instant) -> Result<std::proce
         match child.try_wait() {
             Ok(Some(status)) => return Ok(status),
             Ok(None) if Instant::now() >= deadline => {
+                // the whole group: a script's own children must not outlive it
+                if let Ok(pid) = i32::try_from(child.id()) {
+                    let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                }
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(DeliveryError::Timeout);
