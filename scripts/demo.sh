@@ -15,6 +15,9 @@ demo=$(mktemp -d /tmp/pam_smsotp-demo.XXXXXX)
 trap 'rm -rf "$demo"' EXIT
 spool="$demo/spool/outbox.jsonl"
 cat > "$demo/pam_smsotp.toml" <<EOT
+[state]
+dir = "$demo/state"
+
 [message]
 template = "{code} is your login code for {host}. It expires in {ttl_minutes} min."
 

@@ -288,11 +288,11 @@ impl Flow<'_, '_> {
     fn first_code(&mut self, phone: &Phone) -> Step<Mode> {
         match self.send_code(phone)? {
             Ok(code) => Ok(Mode::Sms(code)),
-            Err(NotSent::Limited) => {
+            Err(NotSent::Limited(why)) => {
+                self.say_error(&why)?;
                 if self.config.backup_codes.enabled {
                     Ok(Mode::BackupOnly)
                 } else {
-                    self.say_error(MSG_NO_RESEND)?;
                     Err(Outcome::Denied(DenyReason::SendFailed))
                 }
             }
@@ -314,22 +314,21 @@ impl Flow<'_, '_> {
     fn send_code(&mut self, phone: &Phone) -> Step<Result<Code, NotSent>> {
         let user = &self.login.user;
         let now = self.deps.clock.now();
-        match self.store(|s| s.send_allowance(user, now))? {
+        match self.store(|s| s.reserve_send(user, now))? {
             SendAllowance::Allowed => {}
             SendAllowance::Cooldown(secs) => {
                 self.deps.log.notice(&format!("user {user}: no SMS sent, cooldown has {secs}s left"));
-                return Ok(Err(NotSent::Limited));
+                return Ok(Err(NotSent::Limited(format!("A code was sent moments ago; another can be sent in {secs} s."))));
             }
             SendAllowance::HourlyCap => {
                 self.deps.log.warn(&format!("user {user}: no SMS sent, hourly send limit reached"));
-                return Ok(Err(NotSent::Limited));
+                return Ok(Err(NotSent::Limited("Too many SMS codes were sent in the last hour.".into())));
             }
         }
         let otp = &self.config.otp;
         let code = Code::generate(otp.length, otp.charset, now, Duration::from_secs(otp.ttl))
             .map_err(|e| Outcome::ServiceError(e.to_string()))?;
         let text = Zeroizing::new(self.render_message(&code));
-        self.store(|s| s.record_send(user, now))?;
         let sms = Sms { to: phone, text: &text, code: code.expose() };
         match self.deps.sender.send(&sms, self.remaining(), self.deps.log) {
             Ok(receipt) => {
@@ -386,8 +385,33 @@ impl Flow<'_, '_> {
             let answer = answer.trim();
             let now = self.deps.clock.now();
 
+            if answer.is_empty() {
+                // "send me a (new) code": the old one stops working once a new one is out
+                if resends < self.config.otp.max_resends {
+                    resends += 1;
+                    match self.send_code(phone)? {
+                        Ok(new_code) => {
+                            self.say_info(MSG_NEW_CODE)?;
+                            mode = Mode::Sms(new_code);
+                            continue;
+                        }
+                        Err(NotSent::Limited(why)) => self.say_error(&why)?,
+                        Err(NotSent::Failed) => self.say_error(MSG_NO_RESEND)?,
+                    }
+                } else {
+                    self.say_error(MSG_NO_RESEND)?;
+                }
+                // an empty answer uses up an attempt but is no guess: it does not count towards lockout
+                wrong += 1;
+                if wrong >= self.config.otp.max_attempts {
+                    self.say_error(MSG_TOO_MANY)?;
+                    return Ok(Outcome::MaxTries);
+                }
+                continue;
+            }
+
             if let Mode::Sms(code) = &mode {
-                if code.is_expired(now) && !answer.is_empty() {
+                if code.is_expired(now) {
                     self.deps.log.notice(&format!("user {user}: code {} expired", code.seq));
                     self.say_error(MSG_EXPIRED)?;
                     if resends >= self.config.otp.max_resends {
@@ -397,26 +421,12 @@ impl Flow<'_, '_> {
                     mode = self.resend(phone)?;
                     continue;
                 }
-                if answer.is_empty() {
-                    if resends < self.config.otp.max_resends {
-                        resends += 1;
-                        match self.send_code(phone)? {
-                            Ok(new_code) => {
-                                self.say_info(MSG_NEW_CODE)?;
-                                mode = Mode::Sms(new_code);
-                                continue;
-                            }
-                            Err(_) => self.say_error(MSG_NO_RESEND)?,
-                        }
-                    } else {
-                        self.say_error(MSG_NO_RESEND)?;
-                    }
-                } else if code.matches(answer) {
+                if code.matches(answer) {
                     self.store(|s| s.record_success(&user, self.login.origin(), now))?;
                     return Ok(Outcome::Success);
                 }
             }
-            if !answer.is_empty() && self.config.backup_codes.enabled {
+            if self.config.backup_codes.enabled {
                 if let Some(remaining) = self.store(|s| s.use_backup_code(&user, answer))? {
                     self.store(|s| s.record_success(&user, self.login.origin(), now))?;
                     if remaining <= 2 {
@@ -426,9 +436,7 @@ impl Flow<'_, '_> {
                 }
             }
             wrong += 1;
-            // An empty answer uses up an attempt here but is no guess, so it does not count towards lockout.
-            let locked = !answer.is_empty() && self.store(|s| s.record_failure(&user, now))?;
-            if locked {
+            if self.store(|s| s.record_failure(&user, now))? {
                 self.deps.log.warn(&format!("user {user}: locked out after too many failed verifications"));
                 self.say_error(MSG_LOCKED)?;
                 return Ok(Outcome::Denied(DenyReason::LockedOut));
@@ -437,9 +445,7 @@ impl Flow<'_, '_> {
                 self.say_error(MSG_TOO_MANY)?;
                 return Ok(Outcome::MaxTries);
             }
-            if !answer.is_empty() {
-                self.say_error(MSG_WRONG)?;
-            }
+            self.say_error(MSG_WRONG)?;
         }
     }
 
@@ -450,7 +456,11 @@ impl Flow<'_, '_> {
                 self.say_info(MSG_NEW_CODE)?;
                 Ok(Mode::Sms(code))
             }
-            Err(_) if self.config.backup_codes.enabled && self.config.policy.on_send_failure == SendFailurePolicy::BackupOnly => {
+            Err(NotSent::Limited(why)) if self.config.backup_codes.enabled => {
+                self.say_error(&why)?;
+                Ok(Mode::BackupOnly)
+            }
+            Err(NotSent::Failed) if self.config.backup_codes.enabled && self.config.policy.on_send_failure == SendFailurePolicy::BackupOnly => {
                 Ok(Mode::BackupOnly)
             }
             Err(_) => {
@@ -496,8 +506,8 @@ impl Flow<'_, '_> {
 }
 
 enum NotSent {
-    /// Limits forbid another SMS now.
-    Limited,
+    /// Limits forbid another SMS now; what to tell the user.
+    Limited(String),
     /// Every connector failed.
     Failed,
 }

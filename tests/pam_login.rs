@@ -277,6 +277,7 @@ fn proxy_and_certificate_environment_changes_nothing() {
 fn bad_permissions_unknown_keys_and_bad_arguments_are_service_errors() {
     require_pam_env!();
     let mut s = Setup::new("");
+    let good_config = s.config_text();
     std::fs::set_permissions(&s.config, std::os::unix::fs::PermissionsExt::from_mode(0o664)).unwrap();
     let out = s.login(Stack::Probe, &[Reply::Code]);
     assert_eq!(out.rc, PAM_SERVICE_ERR, "{out:?}");
@@ -294,7 +295,7 @@ fn bad_permissions_unknown_keys_and_bad_arguments_are_service_errors() {
     assert_eq!(out.rc, PAM_SERVICE_ERR);
     assert!(out.log.contains("owned by uid 65534"), "{}", out.log);
 
-    s.rewrite_config(&Setup::new("").config_text());
+    s.rewrite_config(&good_config);
     s.set_module_args("debug nullok");
     let out = s.login(Stack::Probe, &[Reply::Code]);
     assert_eq!(out.rc, PAM_SERVICE_ERR);

@@ -143,11 +143,8 @@ impl Store for FakeStore {
     fn grace_active(&mut self, _: &str, _: &str, _: Duration) -> Result<bool, StoreError> {
         Ok(self.grace)
     }
-    fn send_allowance(&mut self, _: &str, _: Duration) -> Result<SendAllowance, StoreError> {
+    fn reserve_send(&mut self, _: &str, _: Duration) -> Result<SendAllowance, StoreError> {
         Ok(self.allowance.unwrap_or(SendAllowance::Allowed))
-    }
-    fn record_send(&mut self, _: &str, _: Duration) -> Result<(), StoreError> {
-        Ok(())
     }
     fn record_failure(&mut self, _: &str, _: Duration) -> Result<bool, StoreError> {
         self.failures += 1;

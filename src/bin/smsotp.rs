@@ -49,6 +49,32 @@ enum Command {
     Lookup {
         user: String,
     },
+    /// Show a user's failures, lock, recent sends and backup codes left.
+    Status {
+        user: String,
+    },
+    /// Lift a user's lockout and forget the counted failures.
+    Unlock {
+        user: String,
+    },
+    /// Make, count or revoke a user's single-use backup codes.
+    #[command(subcommand)]
+    BackupCodes(BackupCodes),
+}
+
+#[derive(Subcommand)]
+enum BackupCodes {
+    /// Print fresh codes once and keep only their hashes (replaces any earlier set).
+    Generate {
+        user: String,
+        /// How many codes.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=50))]
+        count: u32,
+    },
+    /// How many unused codes the user has.
+    Status { user: String },
+    /// Remove all of the user's codes.
+    Revoke { user: String },
 }
 
 fn main() -> ExitCode {
@@ -65,8 +91,131 @@ fn main() -> ExitCode {
         Command::Check => check(&cli.config, &config),
         Command::SendTest { to, user, connector } => send_test(&config, to, user, connector, &log),
         Command::Lookup { user } => lookup(&config, &user, &log),
+        Command::Status { user } => state::status(&config, &user),
+        Command::Unlock { user } => state::unlock(&config, &user),
+        Command::BackupCodes(BackupCodes::Generate { user, count }) => state::generate(&config, &user, count),
+        Command::BackupCodes(BackupCodes::Status { user }) => state::backup_status(&config, &user),
+        Command::BackupCodes(BackupCodes::Revoke { user }) => state::revoke(&config, &user),
     };
     if ok { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+/// The subcommands over per-user state.
+mod state {
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    use pam_smsotp::config::Config;
+    use pam_smsotp::state::{backup, FileStore, StoreError, UserState};
+
+    fn store(config: &Config) -> Option<FileStore> {
+        match FileStore::open(config) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("smsotp: {e}");
+                None
+            }
+        }
+    }
+
+    fn now() -> u64 {
+        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    }
+
+    fn failed(e: StoreError) -> bool {
+        eprintln!("smsotp: {e}");
+        false
+    }
+
+    pub fn status(config: &Config, user: &str) -> bool {
+        let Some(store) = store(config) else { return false };
+        let state = match store.read(user) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("smsotp: {e}\nsmsotp: `smsotp unlock {user}` starts the user's state afresh");
+                return false;
+            }
+        };
+        let now = now();
+        println!("user: {user}");
+        println!("failures in the last {} s: {}", config.limits.lockout_window, state.failures_in_window(now, &config.limits));
+        match state.locked_until(now) {
+            Some(t) => println!("locked: yes, for another {} s", t - now),
+            None => println!("locked: no"),
+        }
+        println!("codes sent in the last hour: {} of {}", state.sends_in_last_hour(now), config.limits.max_sends_per_hour);
+        println!("backup codes left: {}", state.backup_codes.len());
+        true
+    }
+
+    pub fn unlock(config: &Config, user: &str) -> bool {
+        let Some(store) = store(config) else { return false };
+        let result = match store.update(user, |s| s.unlock()) {
+            Ok(()) => Ok(()),
+            // a state file that cannot be read is replaced by a fresh one
+            Err(StoreError::Corrupt(why)) => {
+                eprintln!("smsotp: the old state was unreadable ({why}); starting afresh (backup codes are lost)");
+                store.reset(user, &UserState::default())
+            }
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => {
+                println!("{user}: unlocked");
+                true
+            }
+            Err(e) => failed(e),
+        }
+    }
+
+    pub fn generate(config: &Config, user: &str, count: u32) -> bool {
+        let Some(store) = store(config) else { return false };
+        let mut codes = Vec::new();
+        let mut hashes = Vec::new();
+        for _ in 0..count {
+            let made = backup::generate().and_then(|c| backup::hash(&c).map(|h| (c, h)));
+            match made {
+                Ok((code, hash)) => {
+                    codes.push(code);
+                    hashes.push(hash);
+                }
+                Err(e) => {
+                    eprintln!("smsotp: {e}");
+                    return false;
+                }
+            }
+        }
+        if let Err(e) = store.update(user, |s| s.backup_codes = hashes) {
+            return failed(e);
+        }
+        println!("Backup codes for {user}; each works once, in place of an SMS code.");
+        println!("They are shown only now: print them or store them safely. Earlier codes no longer work.\n");
+        for (i, code) in codes.iter().enumerate() {
+            println!("  {:>2}.  {}", i + 1, code.as_str());
+        }
+        true
+    }
+
+    pub fn backup_status(config: &Config, user: &str) -> bool {
+        let Some(store) = store(config) else { return false };
+        match store.read(user) {
+            Ok(s) => {
+                println!("{user}: {} backup codes left", s.backup_codes.len());
+                true
+            }
+            Err(e) => failed(e),
+        }
+    }
+
+    pub fn revoke(config: &Config, user: &str) -> bool {
+        let Some(store) = store(config) else { return false };
+        match store.update(user, |s| s.backup_codes.clear()) {
+            Ok(()) => {
+                println!("{user}: backup codes revoked");
+                true
+            }
+            Err(e) => failed(e),
+        }
+    }
 }
 
 fn check(path: &std::path::Path, config: &Config) -> bool {

@@ -1,7 +1,17 @@
 //! Per-user persistent state behind the `Store` trait: lockout, send limits,
 //! grace and backup codes. The login flow only talks to the trait.
 
+pub mod backup;
+mod file;
+mod record;
+
+use std::path::Path;
 use std::time::Duration;
+
+pub use file::{file_stem, StateDir};
+pub use record::{Grace, UserState};
+
+use crate::config::{Config, LimitsConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -28,8 +38,8 @@ pub trait Store {
     fn locked_until(&mut self, user: &str, now: Duration) -> Result<Option<Duration>, StoreError>;
     /// A recent success from the same origin (PAM_RHOST or tty) within `grace`.
     fn grace_active(&mut self, user: &str, origin: &str, now: Duration) -> Result<bool, StoreError>;
-    fn send_allowance(&mut self, user: &str, now: Duration) -> Result<SendAllowance, StoreError>;
-    fn record_send(&mut self, user: &str, now: Duration) -> Result<(), StoreError>;
+    /// Check the send limits and, when a code may go out, record it in the same step.
+    fn reserve_send(&mut self, user: &str, now: Duration) -> Result<SendAllowance, StoreError>;
     /// Count a wrong answer; returns true when this failure locks the user.
     fn record_failure(&mut self, user: &str, now: Duration) -> Result<bool, StoreError>;
     fn record_success(&mut self, user: &str, origin: Option<&str>, now: Duration) -> Result<(), StoreError>;
@@ -37,30 +47,88 @@ pub trait Store {
     fn use_backup_code(&mut self, user: &str, answer: &str) -> Result<Option<usize>, StoreError>;
 }
 
-/// Keeps nothing between logins: no lockout, no cross-login limits, no backup
-/// codes. Used until a persistent store is configured in.
-pub struct NoStore;
+/// The store of record: one file per user under `[state].dir`.
+pub struct FileStore {
+    dir: StateDir,
+    limits: LimitsConfig,
+    grace: u64,
+}
 
-impl Store for NoStore {
-    fn locked_until(&mut self, _: &str, _: Duration) -> Result<Option<Duration>, StoreError> {
-        Ok(None)
+impl FileStore {
+    pub fn open(config: &Config) -> Result<FileStore, StoreError> {
+        Ok(FileStore { dir: StateDir::open(&config.state.dir)?, limits: config.limits.clone(), grace: config.policy.grace })
     }
-    fn grace_active(&mut self, _: &str, _: &str, _: Duration) -> Result<bool, StoreError> {
-        Ok(false)
+
+    pub fn open_dir(dir: &Path, limits: LimitsConfig, grace: u64) -> Result<FileStore, StoreError> {
+        Ok(FileStore { dir: StateDir::open(dir)?, limits, grace })
     }
-    fn send_allowance(&mut self, _: &str, _: Duration) -> Result<SendAllowance, StoreError> {
-        Ok(SendAllowance::Allowed)
+
+    /// Read the user's state under the lock, let `change` alter it, and write it
+    /// back when it changed.
+    pub fn update<T>(&self, user: &str, change: impl FnOnce(&mut UserState) -> T) -> Result<T, StoreError> {
+        let lock = self.dir.lock(user)?;
+        let mut state = self.dir.read(user, &lock)?;
+        let before = state.clone();
+        let out = change(&mut state);
+        if state != before {
+            self.dir.write(user, &state, &lock)?;
+        }
+        Ok(out)
     }
-    fn record_send(&mut self, _: &str, _: Duration) -> Result<(), StoreError> {
-        Ok(())
+
+    pub fn read(&self, user: &str) -> Result<UserState, StoreError> {
+        let lock = self.dir.lock(user)?;
+        self.dir.read(user, &lock)
     }
-    fn record_failure(&mut self, _: &str, _: Duration) -> Result<bool, StoreError> {
-        Ok(false)
+
+    /// Replace the state whatever it holds now (for `smsotp unlock` on a corrupt file).
+    pub fn reset(&self, user: &str, state: &UserState) -> Result<(), StoreError> {
+        let lock = self.dir.lock(user)?;
+        self.dir.write(user, state, &lock)
     }
-    fn record_success(&mut self, _: &str, _: Option<&str>, _: Duration) -> Result<(), StoreError> {
-        Ok(())
+
+    pub fn limits(&self) -> &LimitsConfig {
+        &self.limits
     }
-    fn use_backup_code(&mut self, _: &str, _: &str) -> Result<Option<usize>, StoreError> {
-        Ok(None)
+}
+
+fn secs(d: Duration) -> u64 {
+    d.as_secs()
+}
+
+impl Store for FileStore {
+    fn locked_until(&mut self, user: &str, now: Duration) -> Result<Option<Duration>, StoreError> {
+        Ok(self.read(user)?.locked_until(secs(now)).map(Duration::from_secs))
+    }
+
+    fn grace_active(&mut self, user: &str, origin: &str, now: Duration) -> Result<bool, StoreError> {
+        Ok(self.read(user)?.grace_active(origin, secs(now)))
+    }
+
+    fn reserve_send(&mut self, user: &str, now: Duration) -> Result<SendAllowance, StoreError> {
+        let limits = self.limits.clone();
+        self.update(user, |s| s.reserve_send(secs(now), &limits))
+    }
+
+    fn record_failure(&mut self, user: &str, now: Duration) -> Result<bool, StoreError> {
+        let limits = self.limits.clone();
+        self.update(user, |s| s.record_failure(secs(now), &limits))
+    }
+
+    fn record_success(&mut self, user: &str, origin: Option<&str>, now: Duration) -> Result<(), StoreError> {
+        let grace = self.grace;
+        self.update(user, |s| s.record_success(origin, secs(now), grace))
+    }
+
+    fn use_backup_code(&mut self, user: &str, answer: &str) -> Result<Option<usize>, StoreError> {
+        if backup::normalise(answer).is_none() {
+            return Ok(None);
+        }
+        self.update(user, |s| {
+            backup::find(answer, &s.backup_codes).map(|i| {
+                s.backup_codes.remove(i);
+                s.backup_codes.len()
+            })
+        })
     }
 }

@@ -1,0 +1,243 @@
+//! One user's persistent state and the rules over it, as pure functions of the
+//! time: lockout, send limits, grace. Stored as JSON by `file::FileStore`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::LimitsConfig;
+use crate::state::SendAllowance;
+
+pub const FORMAT_VERSION: u32 = 1;
+const HOUR: u64 = 3600;
+/// Origins remembered for grace; the oldest is forgotten first.
+const MAX_GRACE_ORIGINS: usize = 32;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserState {
+    pub version: u32,
+    /// Times (Unix seconds) of wrong answers inside the lockout window.
+    pub failures: Vec<u64>,
+    pub locked_until: Option<u64>,
+    /// Times of codes sent in the last hour.
+    pub sends: Vec<u64>,
+    pub grace: Vec<Grace>,
+    /// argon2id hashes (PHC strings) of the unused backup codes.
+    pub backup_codes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grace {
+    pub origin: String,
+    pub until: u64,
+}
+
+impl Default for UserState {
+    fn default() -> Self {
+        UserState { version: FORMAT_VERSION, failures: Vec::new(), locked_until: None, sends: Vec::new(), grace: Vec::new(), backup_codes: Vec::new() }
+    }
+}
+
+impl UserState {
+    pub fn locked_until(&self, now: u64) -> Option<u64> {
+        self.locked_until.filter(|&t| t > now)
+    }
+
+    pub fn failures_in_window(&self, now: u64, limits: &LimitsConfig) -> usize {
+        self.failures.iter().filter(|&&t| t + limits.lockout_window > now).count()
+    }
+
+    pub fn sends_in_last_hour(&self, now: u64) -> usize {
+        self.sends.iter().filter(|&&t| t + HOUR > now).count()
+    }
+
+    /// Count a wrong answer; true when it locks the user.
+    pub fn record_failure(&mut self, now: u64, limits: &LimitsConfig) -> bool {
+        self.failures.retain(|&t| t + limits.lockout_window > now);
+        self.failures.push(now);
+        if limits.lockout_failures > 0 && self.failures.len() >= limits.lockout_failures as usize {
+            self.locked_until = Some(now + limits.lockout_duration);
+            self.failures.clear();
+            return true;
+        }
+        false
+    }
+
+    /// May a code go out now? When it may, the send is recorded at once, so
+    /// that two logins cannot both take the last one.
+    pub fn reserve_send(&mut self, now: u64, limits: &LimitsConfig) -> SendAllowance {
+        self.sends.retain(|&t| t + HOUR > now);
+        if let Some(&last) = self.sends.iter().max() {
+            if last + limits.resend_cooldown > now {
+                return SendAllowance::Cooldown(last + limits.resend_cooldown - now);
+            }
+        }
+        if self.sends.len() >= limits.max_sends_per_hour as usize {
+            return SendAllowance::HourlyCap;
+        }
+        self.sends.push(now);
+        SendAllowance::Allowed
+    }
+
+    /// A success clears the failures and opens grace for `origin`.
+    pub fn record_success(&mut self, origin: Option<&str>, now: u64, grace_seconds: u64) {
+        self.failures.clear();
+        self.locked_until = None;
+        self.grace.retain(|g| g.until > now);
+        if let (Some(origin), true) = (origin, grace_seconds > 0) {
+            self.grace.retain(|g| g.origin != origin);
+            self.grace.push(Grace { origin: origin.to_string(), until: now + grace_seconds });
+            if self.grace.len() > MAX_GRACE_ORIGINS {
+                self.grace.remove(0);
+            }
+        }
+    }
+
+    pub fn grace_active(&self, origin: &str, now: u64) -> bool {
+        self.grace.iter().any(|g| g.origin == origin && g.until > now)
+    }
+
+    pub fn unlock(&mut self) {
+        self.failures.clear();
+        self.locked_until = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> LimitsConfig {
+        LimitsConfig {
+            max_sends_per_hour: 3,
+            resend_cooldown: 30,
+            lockout_failures: 3,
+            lockout_window: 100,
+            lockout_duration: 500,
+            login_budget: 30,
+        }
+    }
+
+    const T: u64 = 1_700_000_000;
+
+    #[test]
+    fn failures_inside_the_window_lock_for_the_duration() {
+        let l = limits();
+        let mut s = UserState::default();
+        assert!(!s.record_failure(T, &l));
+        assert!(!s.record_failure(T + 50, &l));
+        assert!(s.record_failure(T + 99, &l), "the third failure within 100 s locks");
+        assert_eq!(s.locked_until(T + 99), Some(T + 599));
+        assert_eq!(s.locked_until(T + 598), Some(T + 599));
+        assert_eq!(s.locked_until(T + 599), None, "the lock lifts at the end of the duration");
+        assert_eq!(s.failures_in_window(T + 599, &l), 0, "counting starts over after a lock");
+    }
+
+    #[test]
+    fn failures_that_fall_out_of_the_window_do_not_count() {
+        let l = limits();
+        let mut s = UserState::default();
+        s.record_failure(T, &l);
+        s.record_failure(T + 1, &l);
+        // T is out of the window at T + 100, T + 1 still in
+        assert!(!s.record_failure(T + 100, &l));
+        assert_eq!(s.failures_in_window(T + 100, &l), 2);
+        assert!(s.record_failure(T + 100, &l));
+    }
+
+    #[test]
+    fn lockout_zero_means_never() {
+        let mut l = limits();
+        l.lockout_failures = 0;
+        let mut s = UserState::default();
+        for i in 0..100 {
+            assert!(!s.record_failure(T + i, &l));
+        }
+        assert_eq!(s.locked_until(T + 100), None);
+    }
+
+    #[test]
+    fn a_success_resets_the_count() {
+        let l = limits();
+        let mut s = UserState::default();
+        s.record_failure(T, &l);
+        s.record_failure(T, &l);
+        s.record_success(None, T + 1, 0);
+        assert!(!s.record_failure(T + 2, &l));
+        assert!(!s.record_failure(T + 2, &l));
+    }
+
+    #[test]
+    fn cooldown_between_two_codes() {
+        let l = limits();
+        let mut s = UserState::default();
+        assert_eq!(s.reserve_send(T, &l), SendAllowance::Allowed);
+        assert_eq!(s.reserve_send(T + 1, &l), SendAllowance::Cooldown(29));
+        assert_eq!(s.reserve_send(T + 29, &l), SendAllowance::Cooldown(1));
+        assert_eq!(s.reserve_send(T + 30, &l), SendAllowance::Allowed);
+        assert_eq!(s.sends_in_last_hour(T + 30), 2);
+    }
+
+    #[test]
+    fn hourly_cap_is_a_sliding_window() {
+        let l = limits();
+        let mut s = UserState::default();
+        for i in 0..3 {
+            assert_eq!(s.reserve_send(T + i * 30, &l), SendAllowance::Allowed);
+        }
+        assert_eq!(s.reserve_send(T + 90, &l), SendAllowance::HourlyCap);
+        assert_eq!(s.reserve_send(T + 3599, &l), SendAllowance::HourlyCap, "the first send is 3599 s old");
+        assert_eq!(s.reserve_send(T + 3600, &l), SendAllowance::Allowed, "the first send left the window");
+        assert_eq!(s.reserve_send(T + 3630, &l), SendAllowance::Allowed);
+        assert_eq!(s.reserve_send(T + 3660, &l), SendAllowance::Allowed);
+        assert_eq!(s.reserve_send(T + 3690, &l), SendAllowance::HourlyCap);
+    }
+
+    #[test]
+    fn a_refused_send_is_not_recorded() {
+        let l = limits();
+        let mut s = UserState::default();
+        s.reserve_send(T, &l);
+        s.reserve_send(T + 1, &l);
+        assert_eq!(s.sends, vec![T]);
+    }
+
+    #[test]
+    fn grace_per_origin_until_it_expires() {
+        let mut s = UserState::default();
+        s.record_success(Some("192.0.2.1"), T, 600);
+        assert!(s.grace_active("192.0.2.1", T + 599));
+        assert!(!s.grace_active("192.0.2.1", T + 600));
+        assert!(!s.grace_active("192.0.2.2", T + 1));
+        s.record_success(Some("192.0.2.1"), T + 10, 0);
+        assert!(s.grace_active("192.0.2.1", T + 11), "grace 0 opens nothing new but keeps what is open");
+        for i in 0..40 {
+            s.record_success(Some(&format!("10.0.0.{i}")), T + 20, 600);
+        }
+        assert_eq!(s.grace.len(), MAX_GRACE_ORIGINS);
+        assert!(s.grace_active("10.0.0.39", T + 21));
+        assert!(!s.grace_active("10.0.0.0", T + 21), "the oldest origins are forgotten");
+    }
+
+    #[test]
+    fn unlock_clears_lock_and_failures() {
+        let l = limits();
+        let mut s = UserState::default();
+        for _ in 0..3 {
+            s.record_failure(T, &l);
+        }
+        assert!(s.locked_until(T).is_some());
+        s.unlock();
+        assert_eq!(s.locked_until(T), None);
+        assert_eq!(s.failures_in_window(T, &l), 0);
+    }
+
+    #[test]
+    fn the_stored_form_is_strict_json() {
+        let s = UserState { failures: vec![1, 2], backup_codes: vec!["$argon2id$x".into()], ..UserState::default() };
+        let text = serde_json::to_string(&s).unwrap();
+        assert_eq!(serde_json::from_str::<UserState>(&text).unwrap(), s);
+        assert!(serde_json::from_str::<UserState>(&text[..text.len() - 3]).is_err(), "truncated");
+        assert!(serde_json::from_str::<UserState>(r#"{"version":1}"#).is_err(), "fields missing");
+    }
+}

@@ -1,0 +1,257 @@
+//! Persistent protections through real libpam, each login its own process:
+//! lockout, send limits, backup codes, grace, and a state store that stays
+//! safe against hostile names, insecure directories and damaged files.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+use std::time::Duration;
+
+use common::gateway::{Gateway, Mode};
+use common::*;
+
+fn smsotp(s: &Setup, args: &[&str]) -> (i32, String) {
+    let out = Command::new(smsotp_path()).arg("--config").arg(&s.config).args(args).env_clear().output().unwrap();
+    (out.status.code().unwrap_or(-1), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// `smsotp backup-codes generate USER --count N`, and the codes it printed.
+fn backup_codes(s: &Setup, user: &str, n: u32) -> Vec<String> {
+    let (rc, out) = smsotp(s, &["backup-codes", "generate", user, "--count", &n.to_string()]);
+    assert_eq!(rc, 0, "{out}");
+    let codes: Vec<String> = out.lines().filter_map(|l| l.trim().split_once(".  ")).map(|(_, c)| c.trim().to_string()).collect();
+    assert_eq!(codes.len(), n as usize, "{out}");
+    codes
+}
+
+fn state_json(s: &Setup, user: &str) -> serde_json::Value {
+    let path = s.state.join(format!("u-{user}.json"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+}
+
+#[test]
+fn lockout_persists_across_processes_and_lifts_after_the_duration() {
+    require_pam_env!();
+    let s = Setup::new("[otp]\nmax_attempts = 1\n[limits]\nlockout_failures = 3\nlockout_window = 600\nlockout_duration = 3\nresend_cooldown = 0\nmax_sends_per_hour = 100\n");
+    for _ in 0..2 {
+        assert_eq!(s.login(Stack::Probe, &[text("000000")]).rc, PAM_MAXTRIES);
+    }
+    let out = s.login(Stack::Probe, &[text("000000")]);
+    assert_eq!(out.rc, PAM_AUTH_ERR, "the third failure locks: {out:?}");
+    assert_eq!(out.shown(), vec!["Too many failed verifications; try again later."]);
+    let sent = s.spool_texts().len();
+    // locked: even the right code is refused, and no SMS goes out
+    let out = s.login(Stack::Probe, &[Reply::Code]);
+    assert_eq!(out.rc, PAM_AUTH_ERR, "{out:?}");
+    assert_eq!(s.spool_texts().len(), sent, "no SMS while locked");
+    assert!(out.log.contains("locked out for another"), "{}", out.log);
+    let (rc, status) = smsotp(&s, &["status", USER]);
+    assert_eq!(rc, 0);
+    assert!(status.contains("locked: yes"), "{status}");
+    std::thread::sleep(Duration::from_millis(3100));
+    let out = s.login(Stack::Probe, &[Reply::Code]);
+    assert_eq!(out.rc, PAM_SUCCESS, "the lock lifted: {out:?}");
+}
+
+#[test]
+fn unlock_lifts_a_lockout() {
+    require_pam_env!();
+    let s = Setup::new("[otp]\nmax_attempts = 2\n[limits]\nlockout_failures = 2\nlockout_duration = 900\nresend_cooldown = 0\n");
+    assert_eq!(s.login(Stack::Probe, &[text("1"), text("2")]).rc, PAM_AUTH_ERR);
+    assert_eq!(s.login(Stack::Probe, &[Reply::Code]).rc, PAM_AUTH_ERR);
+    let (rc, out) = smsotp(&s, &["unlock", USER]);
+    assert_eq!(rc, 0, "{out}");
+    assert_eq!(s.login(Stack::Probe, &[Reply::Code]).rc, PAM_SUCCESS);
+}
+
+#[test]
+fn hourly_cap_holds_across_processes_and_leaves_backup_codes() {
+    require_pam_env!();
+    let s = Setup::new("[limits]\nmax_sends_per_hour = 3\nresend_cooldown = 0\n");
+    for _ in 0..3 {
+        let out = s.login(Stack::Probe, &[Reply::Code]);
+        assert_eq!(out.rc, PAM_SUCCESS, "{out:?}");
+    }
+    assert_eq!(s.spool_texts().len(), 3);
+    let out = s.login(Stack::Probe, &[text("123456"), text(""), text("234567")]);
+    assert_eq!(out.rc, PAM_MAXTRIES, "{out:?}");
+    assert_eq!(s.spool_texts().len(), 3, "over the cap no SMS is sent, not even on Enter");
+    assert_eq!(out.prompts()[0], "No SMS can be sent now. Backup code: ");
+    assert_eq!(out.shown()[0], "Too many SMS codes were sent in the last hour.");
+    let codes = backup_codes(&s, USER, 2);
+    let out = s.login(Stack::Probe, &[text(&codes[0])]);
+    assert_eq!(out.rc, PAM_SUCCESS, "a backup code still works: {out:?}");
+    assert_eq!(s.spool_texts().len(), 3);
+}
+
+#[test]
+fn cooldown_holds_across_processes() {
+    require_pam_env!();
+    let s = Setup::new("[otp]\nmax_attempts = 1\n[limits]\nresend_cooldown = 2\nmax_sends_per_hour = 100\n");
+    assert_eq!(s.login(Stack::Probe, &[Reply::Code]).rc, PAM_SUCCESS);
+    let out = s.login(Stack::Probe, &[text("123456")]);
+    assert_eq!(out.rc, PAM_MAXTRIES, "{out:?}");
+    assert!(out.shown()[0].starts_with("A code was sent moments ago; another can be sent in "), "{:?}", out.shown());
+    assert_eq!(s.spool_texts().len(), 1);
+    std::thread::sleep(Duration::from_millis(2100));
+    assert_eq!(s.login(Stack::Probe, &[Reply::Code]).rc, PAM_SUCCESS);
+    assert_eq!(s.spool_texts().len(), 2);
+}
+
+#[test]
+fn a_backup_code_works_once() {
+    require_pam_env!();
+    let s = Setup::new("");
+    let codes = backup_codes(&s, USER, 3);
+    assert!(codes.iter().all(|c| c.len() == 9 && &c[4..5] == "-"), "{codes:?}");
+    let out = s.login(Stack::PasswordThenSms, &[Reply::Password, text(&codes[1].to_lowercase())]);
+    assert_eq!(out.rc, PAM_SUCCESS, "{out:?}");
+    assert_eq!(out.shown(), vec!["2 backup codes left."]);
+    let out = s.login(Stack::Probe, &[text(&codes[1]), text(&codes[1]), text(&codes[1])]);
+    assert_eq!(out.rc, PAM_MAXTRIES, "used once already: {out:?}");
+    let (_, status) = smsotp(&s, &["backup-codes", "status", USER]);
+    assert!(status.contains("2 backup codes left"), "{status}");
+    // the state keeps only hashes
+    let state = std::fs::read_to_string(s.state.join("u-alice.json")).unwrap();
+    for c in &codes {
+        assert!(!state.contains(c.as_str()) && !state.contains(&c.replace('-', "")), "a code in clear in the state file");
+    }
+    assert_eq!(smsotp(&s, &["backup-codes", "revoke", USER]).0, 0);
+    assert_eq!(s.login(Stack::Probe, &[text(&codes[0]), Reply::Code]).rc, PAM_SUCCESS);
+    assert_eq!(state_json(&s, USER)["backup_codes"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn backup_only_after_a_gateway_outage() {
+    require_pam_env!();
+    let gw = Gateway::start(Mode::text(503, "down"));
+    let s = Setup::with_connectors(
+        &format!("[policy]\non_send_failure = \"backup_only\"\n[[connector]]\nname = \"gw\"\ntype = \"http\"\nurl = \"{}\"\nto_param = \"to\"\nbody_param = \"text\"\n", gw.url("/send")),
+        false,
+    );
+    let codes = backup_codes(&s, USER, 1);
+    let out = s.login(Stack::PasswordThenSms, &[Reply::Password, text(&codes[0])]);
+    assert_eq!(out.rc, PAM_SUCCESS, "{out:?}");
+    assert_eq!(out.prompts()[1], "No SMS can be sent now. Backup code: ");
+    assert_eq!(out.shown(), vec!["0 backup codes left."]);
+    assert!(out.log.contains("verified by backup code, 0 left"), "{}", out.log);
+}
+
+#[test]
+fn grace_skips_then_expires() {
+    require_pam_env!();
+    let s = Setup::new("[policy]\ngrace = 2\n");
+    let from = |h: &str| vec!["--rhost".to_string(), h.to_string()];
+    let a = from("198.51.100.7");
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let out = s.login_as(USER, Stack::Probe, &[Reply::Code], &a, |s| s.spool_texts());
+    assert_eq!(out.rc, PAM_SUCCESS);
+    let out = s.login_as(USER, Stack::Probe, &[], &a, |s| s.spool_texts());
+    assert_eq!(out.rc, IGNORED, "within grace from the same host: {out:?}");
+    assert_eq!(s.spool_texts().len(), 1);
+    let b = ["--rhost", "198.51.100.8"];
+    let out = s.login_as(USER, Stack::Probe, &[Reply::Code], &b, |s| s.spool_texts());
+    assert_eq!(out.rc, PAM_SUCCESS, "another host is asked");
+    let out = s.login_as(USER, Stack::Probe, &[Reply::Code], &["--tty", "pts/3"], |s| s.spool_texts());
+    assert_eq!(out.rc, PAM_SUCCESS, "no rhost: the tty is the origin");
+    assert_eq!(s.login_as(USER, Stack::Probe, &[], &["--tty", "pts/3"], |s| s.spool_texts()).rc, IGNORED);
+    std::thread::sleep(Duration::from_millis(2100));
+    let out = s.login_as(USER, Stack::Probe, &[Reply::Code], &a, |s| s.spool_texts());
+    assert_eq!(out.rc, PAM_SUCCESS, "grace expired, asked again: {out:?}");
+    assert_eq!(s.spool_texts().len(), 4);
+}
+
+#[test]
+fn hostile_user_names_stay_inside_the_state_directory() {
+    require_pam_env!();
+    let s = Setup::new("[otp]\nmax_attempts = 1\n");
+    let names = ["../../escape", "a/b", "..", ".hidden", "x".repeat(250).as_str().to_owned().leak() as &str, "semi;colon", "üser"];
+    let mut phones = format!("{USER} {PHONE}\n");
+    for n in &names {
+        phones.push_str(&format!("{n} {PHONE}\n"));
+    }
+    std::fs::write(&s.phones, phones).unwrap();
+    assert_eq!(s.login(Stack::Probe, &[Reply::Code]).rc, PAM_SUCCESS);
+    let outside_before: Vec<_> = std::fs::read_dir(s.dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    for n in names {
+        let out = s.login_as(n, Stack::Probe, &[text("nope")], &[], |s| s.spool_texts());
+        assert_eq!(out.rc, PAM_MAXTRIES, "{n}: {out:?}\n{}", std::fs::read_to_string(&s.phones).unwrap());
+    }
+    for entry in std::fs::read_dir(&s.state).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        assert!(name.starts_with("u-") || name.starts_with("h-"), "unexpected state file {name}");
+        assert!(!name.contains('/') && name.len() < 255);
+    }
+    let outside_after: Vec<_> = std::fs::read_dir(s.dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(outside_before.len(), outside_after.len(), "a file appeared outside the state directory");
+    assert!(!s.dir.path().parent().unwrap().join("escape").exists());
+    let v = state_json(&s, "%2E%2E%2F%2E%2E%2Fescape");
+    assert_eq!(v["failures"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn an_insecure_state_directory_is_refused() {
+    require_pam_env!();
+    let s = Setup::new("");
+    assert_eq!(s.login(Stack::Probe, &[Reply::Code]).rc, PAM_SUCCESS);
+    let meta = std::fs::metadata(&s.state).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o700, "created 0700");
+
+    std::fs::set_permissions(&s.state, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = s.login(Stack::Probe, &[Reply::Code]);
+    assert_eq!(out.rc, PAM_SERVICE_ERR, "{out:?}");
+    assert!(out.log.contains("is insecure") && out.log.contains("0777"), "{}", out.log);
+    std::fs::set_permissions(&s.state, std::fs::Permissions::from_mode(0o700)).unwrap();
+
+    std::os::unix::fs::chown(&s.state, Some(65534), None).unwrap();
+    let out = s.login(Stack::Probe, &[Reply::Code]);
+    assert_eq!(out.rc, PAM_SERVICE_ERR, "{out:?}");
+    assert!(out.log.contains("owned by uid 65534"), "{}", out.log);
+    std::os::unix::fs::chown(&s.state, Some(0), None).unwrap();
+
+    // a symlink in place of the directory
+    let real = s.path("elsewhere");
+    std::fs::create_dir(&real).unwrap();
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::remove_dir_all(&s.state).unwrap();
+    std::os::unix::fs::symlink(&real, &s.state).unwrap();
+    assert_eq!(s.login(Stack::Probe, &[Reply::Code]).rc, PAM_SERVICE_ERR);
+}
+
+#[test]
+fn a_symlinked_state_file_is_not_followed() {
+    require_pam_env!();
+    let s = Setup::new("");
+    assert_eq!(s.login(Stack::Probe, &[Reply::Code]).rc, PAM_SUCCESS);
+    let victim = s.path("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    let state = s.state.join("u-alice.json");
+    std::fs::remove_file(&state).unwrap();
+    std::os::unix::fs::symlink(&victim, &state).unwrap();
+    let out = s.login(Stack::Probe, &[Reply::Code]);
+    assert_ne!(out.rc, PAM_SUCCESS, "{out:?}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+}
+
+#[test]
+fn a_truncated_state_file_does_not_unlock_anyone() {
+    require_pam_env!();
+    let s = Setup::new("[otp]\nmax_attempts = 2\n[limits]\nlockout_failures = 2\nlockout_duration = 900\nresend_cooldown = 0\n");
+    assert_eq!(s.login(Stack::Probe, &[text("1"), text("2")]).rc, PAM_AUTH_ERR);
+    let path = s.state.join("u-alice.json");
+    let full = std::fs::read_to_string(&path).unwrap();
+    assert!(full.contains("locked_until"));
+    for cut in [full.len() / 2, 1, 0] {
+        std::fs::write(&path, &full[..cut]).unwrap();
+        let out = s.login(Stack::Probe, &[Reply::Code]);
+        assert_eq!(out.rc, PAM_SERVICE_ERR, "cut at {cut}: {out:?}");
+        assert!(out.log.contains("state for the user is unreadable"), "{}", out.log);
+    }
+    std::fs::write(&path, "{\"version\":1,\"garbage\":true}").unwrap();
+    assert_eq!(s.login(Stack::Probe, &[Reply::Code]).rc, PAM_SERVICE_ERR);
+    // the admin starts the user afresh
+    let (rc, out) = smsotp(&s, &["unlock", USER]);
+    assert_eq!(rc, 0, "{out}");
+    assert_eq!(s.login(Stack::Probe, &[Reply::Code]).rc, PAM_SUCCESS);
+}
