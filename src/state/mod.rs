@@ -124,11 +124,15 @@ impl Store for FileStore {
         if backup::normalise(answer).is_none() {
             return Ok(None);
         }
+        // Hashing is slow: match outside the lock, then consume under it only if
+        // that very hash is still there, so a code works once however many race.
+        let hashes = self.read(user)?.backup_codes;
+        let Some(i) = backup::find(answer, &hashes) else { return Ok(None) };
+        let matched = &hashes[i];
         self.update(user, |s| {
-            backup::find(answer, &s.backup_codes).map(|i| {
-                s.backup_codes.remove(i);
-                s.backup_codes.len()
-            })
+            let j = s.backup_codes.iter().position(|h| h == matched)?;
+            s.backup_codes.remove(j);
+            Some(s.backup_codes.len())
         })
     }
 }

@@ -125,6 +125,9 @@ pub enum Reply {
     Code,
     /// The code of the n-th SMS (0 = first).
     CodeNumber(usize),
+    /// The code of the newest SMS to this user carrying the tag the prompt shows
+    /// ("Code [AB]: " and "... for USER [AB]"), for logins running side by side.
+    TaggedCode,
     Text(String),
     /// Break the conversation.
     Fail,
@@ -305,7 +308,7 @@ impl Setup {
             }
             let style = v["style"].as_i64().unwrap_or(0) as i32;
             let msg = v["msg"].as_str().unwrap_or("").to_string();
-            messages.push((style, msg));
+            messages.push((style, msg.clone()));
             if style == 1 || style == 2 {
                 let reply = match script.next() {
                     None | Some(Reply::Fail) => serde_json::json!({"fail": true}),
@@ -316,6 +319,14 @@ impl Setup {
                         // no SMS arrived: break the conversation; the test's assertions show the log
                         None => serde_json::json!({"fail": true}),
                     },
+                    Some(Reply::TaggedCode) => {
+                        let tag = msg.split_once('[').and_then(|(_, r)| r.split_once(']')).map(|(t, _)| t.to_string()).unwrap_or_default();
+                        let mine = texts(self).into_iter().rev().find(|t| t.contains(&format!(" for {user} [{tag}]")));
+                        match mine {
+                            Some(t) => serde_json::json!({"answer": code_in(&t)}),
+                            None => serde_json::json!({"fail": true}),
+                        }
+                    }
                     Some(Reply::CodeNumber(n)) => {
                         let all = texts(self);
                         serde_json::json!({"answer": code_in(&all[n])})
