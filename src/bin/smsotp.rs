@@ -254,6 +254,13 @@ fn check(path: &std::path::Path, config: &Config) -> bool {
     for (i, c) in config.connectors.iter().enumerate() {
         println!("# connector[{i}] {} ({})", c.display_name(i), c.kind());
     }
+    match pam_smsotp::state::FileStore::open(config) {
+        Ok(_) => println!("# state: {} is usable", config.state.dir.display()),
+        Err(e) => {
+            println!("error: {e}");
+            ok = false;
+        }
+    }
     if config.connectors_defaulted {
         println!("warning: no [[connector]] is configured: codes are only written to the spool file");
     }
