@@ -4,6 +4,7 @@
 mod connectors;
 mod directories;
 mod files;
+pub mod keys;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -18,3 +18,4 @@ pub mod phone;
 pub mod runtime;
 pub mod state;
 pub mod system;
+pub mod trust;

@@ -248,7 +248,36 @@ fn check(path: &std::path::Path, config: &Config) -> bool {
                     ok = false;
                 }
             },
-            other => println!("warning: directory[{i}] type {} is not supported by this build", other.kind()),
+            DirectoryConfig::Ldif(l) => match pam_smsotp::config::read_secure_file(&l.path) {
+                Ok(text) => {
+                    let (mut entries, mut bad) = (0, 0);
+                    pam_smsotp::directory::read_entries(&text, &[], |_| entries += 1, |line, why| {
+                        bad += 1;
+                        println!("warning: directory[{i}] {} line {line}: {why}", l.path.display());
+                    });
+                    println!("# directory[{i}] ldif {}: {entries} entries, {bad} malformed", l.path.display());
+                }
+                Err(e) => {
+                    println!("error: directory[{i}]: {e}");
+                    ok = false;
+                }
+            },
+            DirectoryConfig::Ldap(l) => {
+                let dir = pam_smsotp::directory::LdapDirectory::new(l, String::new());
+                match dir.connect(std::time::Duration::from_secs(l.timeout)) {
+                    Ok(mut conn) => {
+                        let _ = conn.unbind();
+                        match &l.bind_dn {
+                            Some(dn) => println!("# directory[{i}] ldap {}: bind as {dn} works", l.url),
+                            None => println!("# directory[{i}] ldap {}: reachable (anonymous)", l.url),
+                        }
+                    }
+                    Err(problem) => {
+                        println!("error: directory[{i}] ldap {}: {problem}", l.url);
+                        ok = false;
+                    }
+                }
+            }
         }
     }
     for (i, c) in config.connectors.iter().enumerate() {

@@ -13,7 +13,6 @@ use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use ureq::Agent;
 
 use super::DeliveryError;
-use crate::config::DEFAULT_CA_BUNDLE;
 
 pub struct AgentOptions<'a> {
     pub timeout: Duration,
@@ -28,7 +27,15 @@ pub fn build(options: &AgentOptions<'_>) -> Result<Agent, DeliveryError> {
         Some(p) => Some(ureq::Proxy::new(p).map_err(|_| DeliveryError::Local("the proxy URL is not usable".into()))?),
         None => None,
     };
-    let roots = if options.https { trust_roots(options.ca_file)? } else { Vec::new() };
+    let roots = if options.https {
+        crate::trust::roots(options.ca_file)
+            .map_err(|e| DeliveryError::Tls(e.0))?
+            .iter()
+            .map(|der| Certificate::from_der(der.as_ref()).to_owned())
+            .collect()
+    } else {
+        Vec::new()
+    };
     let tls = TlsConfig::builder()
         .provider(TlsProvider::Rustls)
         .root_certs(RootCerts::Specific(Arc::new(roots)))
@@ -43,36 +50,6 @@ pub fn build(options: &AgentOptions<'_>) -> Result<Agent, DeliveryError> {
         .user_agent(concat!("pam_smsotp/", env!("CARGO_PKG_VERSION")))
         .build();
     Ok(Agent::with_parts(config, DefaultConnector::default(), ThreadlessResolver(DefaultResolver::default())))
-}
-
-/// The system bundle (when present) plus `ca_file`; never SSL_CERT_FILE or other
-/// environment-driven lookups, which the calling user controls under sudo and su.
-fn trust_roots(ca_file: Option<&Path>) -> Result<Vec<Certificate<'static>>, DeliveryError> {
-    let mut roots = Vec::new();
-    match std::fs::read(DEFAULT_CA_BUNDLE) {
-        Ok(pem) => roots.extend(parse_pem(&pem)),
-        Err(e) if ca_file.is_none() => {
-            return Err(DeliveryError::Tls(format!("cannot read {DEFAULT_CA_BUNDLE}: {e}")));
-        }
-        Err(_) => {}
-    }
-    if let Some(path) = ca_file {
-        let pem = std::fs::read(path)
-            .map_err(|e| DeliveryError::Tls(format!("cannot read ca_file {}: {e}", path.display())))?;
-        let before = roots.len();
-        roots.extend(parse_pem(&pem));
-        if roots.len() == before {
-            return Err(DeliveryError::Tls(format!("no certificate in ca_file {}", path.display())));
-        }
-    }
-    Ok(roots)
-}
-
-fn parse_pem(pem: &[u8]) -> impl Iterator<Item = Certificate<'static>> + '_ {
-    ureq::tls::parse_pem(pem).filter_map(|item| match item {
-        Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
-        _ => None,
-    })
 }
 
 /// ureq resolves in a helper thread when a timeout applies; inside sshd and sudo

@@ -6,6 +6,7 @@
 
 pub mod gateway;
 pub mod kannel;
+pub mod slapd;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;

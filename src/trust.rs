@@ -1,0 +1,37 @@
+//! Trust roots for TLS: the system bundle at a fixed path plus a configured
+//! `ca_file`; never SSL_CERT_FILE or another environment-driven lookup, which
+//! the calling user controls under sudo and su.
+
+use std::path::Path;
+
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
+
+use crate::config::DEFAULT_CA_BUNDLE;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TrustError(pub String);
+
+/// The system bundle (when present) and `ca_file` (which must hold a certificate).
+pub fn roots(ca_file: Option<&Path>) -> Result<Vec<CertificateDer<'static>>, TrustError> {
+    let mut roots = Vec::new();
+    match std::fs::read(DEFAULT_CA_BUNDLE) {
+        Ok(pem) => roots.extend(parse(&pem)),
+        Err(e) if ca_file.is_none() => return Err(TrustError(format!("cannot read {DEFAULT_CA_BUNDLE}: {e}"))),
+        Err(_) => {}
+    }
+    if let Some(path) = ca_file {
+        let pem = std::fs::read(path).map_err(|e| TrustError(format!("cannot read ca_file {}: {e}", path.display())))?;
+        let before = roots.len();
+        roots.extend(parse(&pem));
+        if roots.len() == before {
+            return Err(TrustError(format!("no certificate in ca_file {}", path.display())));
+        }
+    }
+    Ok(roots)
+}
+
+fn parse(pem: &[u8]) -> impl Iterator<Item = CertificateDer<'static>> + '_ {
+    CertificateDer::pem_slice_iter(pem).filter_map(Result::ok)
+}
