@@ -48,6 +48,14 @@ pub fn read_entries(text: &str, wanted: &[String], mut on_entry: impl FnMut(Entr
         if logical.is_empty() {
             return;
         }
+        // most lines are attributes nobody asked for: skip them without allocating
+        if matches!(entry, Some(Ok(_))) {
+            let name = logical.split([':', ';']).next().unwrap_or("").trim();
+            if logical.contains(':') && !wanted.iter().any(|w| w.eq_ignore_ascii_case(name)) {
+                logical.clear();
+                return;
+            }
+        }
         let parsed = parse_line(logical);
         logical.clear();
         match entry {
