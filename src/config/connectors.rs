@@ -223,6 +223,26 @@ preset!(TelnyxConfig { messaging_profile_id: Option<String> } secrets { api_key 
 preset!(InfobipConfig { } secrets { api_key / api_key_file });
 preset!(KannelConfig { username: String, smsc: Option<String> } secrets { password / password_file });
 
+/// Match every provider preset with one arm (`$c` bound to its config), the
+/// other connector types with the rest.
+macro_rules! with_preset {
+    ($value:expr, $c:ident => $preset:expr, $other:pat => $rest:expr) => {
+        match $value {
+            ConnectorConfig::Twilio($c) => $preset,
+            ConnectorConfig::Vonage($c) => $preset,
+            ConnectorConfig::Plivo($c) => $preset,
+            ConnectorConfig::Clickatell($c) => $preset,
+            ConnectorConfig::BulkSms($c) => $preset,
+            ConnectorConfig::MessageBird($c) => $preset,
+            ConnectorConfig::Sinch($c) => $preset,
+            ConnectorConfig::Telnyx($c) => $preset,
+            ConnectorConfig::Infobip($c) => $preset,
+            ConnectorConfig::Kannel($c) => $preset,
+            $other => $rest,
+        }
+    };
+}
+
 fn one_secret(key: &str, field: &str, inline: &Option<Secret>, file: &Option<PathBuf>) -> Result<(), Invalid> {
     match (inline, file) {
         (Some(_), Some(_)) => Err(Invalid::new(format!("{key}.{field}"), format!("set {field} or {field}_file, not both"))),
@@ -252,21 +272,12 @@ impl ConnectorConfig {
     }
 
     pub fn name(&self) -> Option<&str> {
-        match self {
+        with_preset!(self, c => c.name.as_deref(), other => match other {
             ConnectorConfig::Http(c) => c.name.as_deref(),
             ConnectorConfig::Spool(c) => c.name.as_deref(),
             ConnectorConfig::Command(c) => c.name.as_deref(),
-            ConnectorConfig::Twilio(c) => c.name.as_deref(),
-            ConnectorConfig::Vonage(c) => c.name.as_deref(),
-            ConnectorConfig::Plivo(c) => c.name.as_deref(),
-            ConnectorConfig::Clickatell(c) => c.name.as_deref(),
-            ConnectorConfig::BulkSms(c) => c.name.as_deref(),
-            ConnectorConfig::MessageBird(c) => c.name.as_deref(),
-            ConnectorConfig::Sinch(c) => c.name.as_deref(),
-            ConnectorConfig::Telnyx(c) => c.name.as_deref(),
-            ConnectorConfig::Infobip(c) => c.name.as_deref(),
-            ConnectorConfig::Kannel(c) => c.name.as_deref(),
-        }
+            _ => None,
+        })
     }
 
     /// The name used in logs: the configured name, else `type#index`.
@@ -278,19 +289,7 @@ impl ConnectorConfig {
     }
 
     fn preset_common(&self) -> Option<PresetCommon<'_>> {
-        Some(match self {
-            ConnectorConfig::Twilio(c) => c.common(),
-            ConnectorConfig::Vonage(c) => c.common(),
-            ConnectorConfig::Plivo(c) => c.common(),
-            ConnectorConfig::Clickatell(c) => c.common(),
-            ConnectorConfig::BulkSms(c) => c.common(),
-            ConnectorConfig::MessageBird(c) => c.common(),
-            ConnectorConfig::Sinch(c) => c.common(),
-            ConnectorConfig::Telnyx(c) => c.common(),
-            ConnectorConfig::Infobip(c) => c.common(),
-            ConnectorConfig::Kannel(c) => c.common(),
-            _ => return None,
-        })
+        with_preset!(self, c => Some(c.common()), _ => None)
     }
 
     pub(super) fn validate(&self, key: &str) -> Result<(), Invalid> {
@@ -300,6 +299,7 @@ impl ConnectorConfig {
                 return Err(Invalid::new(k("name"), "must be 1-64 printable characters"));
             }
         }
+        with_preset!(self, c => c.validate_secrets(key)?, _ => ());
         if let Some(common) = self.preset_common() {
             range(&k("timeout"), common.timeout, 1, 120)?;
             if let Some(url) = common.base_url {
@@ -324,28 +324,22 @@ impl ConnectorConfig {
                 }
             }
             ConnectorConfig::Twilio(c) => {
-                c.validate_secrets(key)?;
                 if c.from.is_none() && c.messaging_service_sid.is_none() {
                     return Err(Invalid::new(k("from"), "twilio needs from or messaging_service_sid"));
                 }
                 Ok(())
             }
             ConnectorConfig::Vonage(c) => {
-                c.validate_secrets(key)?;
                 required(&k("from"), &c.from)
             }
             ConnectorConfig::Plivo(c) => {
-                c.validate_secrets(key)?;
                 required(&k("from"), &c.from)
             }
-            ConnectorConfig::Clickatell(c) => c.validate_secrets(key),
-            ConnectorConfig::BulkSms(c) => c.validate_secrets(key),
+            ConnectorConfig::Clickatell(_) | ConnectorConfig::BulkSms(_) => Ok(()),
             ConnectorConfig::MessageBird(c) => {
-                c.validate_secrets(key)?;
                 required(&k("from"), &c.from)
             }
             ConnectorConfig::Sinch(c) => {
-                c.validate_secrets(key)?;
                 if let Some(r) = &c.region {
                     if !["us", "eu", "au", "br", "ca"].contains(&r.as_str()) {
                         return Err(Invalid::new(k("region"), "one of us, eu, au, br, ca"));
@@ -354,25 +348,22 @@ impl ConnectorConfig {
                 required(&k("from"), &c.from)
             }
             ConnectorConfig::Telnyx(c) => {
-                c.validate_secrets(key)?;
                 if c.from.is_none() && c.messaging_profile_id.is_none() {
                     return Err(Invalid::new(k("from"), "telnyx needs from or messaging_profile_id"));
                 }
                 Ok(())
             }
             ConnectorConfig::Infobip(c) => {
-                c.validate_secrets(key)?;
                 required(&k("base_url"), &c.base_url)
             }
             ConnectorConfig::Kannel(c) => {
-                c.validate_secrets(key)?;
                 required(&k("base_url"), &c.base_url)
             }
         }
     }
 
     pub(super) fn load_secrets(&mut self) -> Result<(), ConfigError> {
-        match self {
+        with_preset!(self, c => c.load_secrets(), other => match other {
             ConnectorConfig::Http(h) => match &mut h.auth {
                 HttpAuth::Basic { password, password_file: Some(p), .. } => {
                     *password = Some(read_secret(p)?);
@@ -384,18 +375,8 @@ impl ConnectorConfig {
                 }
                 _ => Ok(()),
             },
-            ConnectorConfig::Spool(_) | ConnectorConfig::Command(_) => Ok(()),
-            ConnectorConfig::Twilio(c) => c.load_secrets(),
-            ConnectorConfig::Vonage(c) => c.load_secrets(),
-            ConnectorConfig::Plivo(c) => c.load_secrets(),
-            ConnectorConfig::Clickatell(c) => c.load_secrets(),
-            ConnectorConfig::BulkSms(c) => c.load_secrets(),
-            ConnectorConfig::MessageBird(c) => c.load_secrets(),
-            ConnectorConfig::Sinch(c) => c.load_secrets(),
-            ConnectorConfig::Telnyx(c) => c.load_secrets(),
-            ConnectorConfig::Infobip(c) => c.load_secrets(),
-            ConnectorConfig::Kannel(c) => c.load_secrets(),
-        }
+            _ => Ok(()),
+        })
     }
 }
 
