@@ -430,7 +430,8 @@ impl Flow<'_, '_> {
                 if let Some(remaining) = self.store(|s| s.use_backup_code(&user, answer))? {
                     self.store(|s| s.record_success(&user, self.login.origin(), now))?;
                     if remaining <= 2 {
-                        self.say_info(&format!("{remaining} backup codes left."))?;
+                        let codes = if remaining == 1 { "code" } else { "codes" };
+                        self.say_info(&format!("{remaining} backup {codes} left."))?;
                     }
                     return Ok(Outcome::SuccessWithBackupCode { remaining });
                 }

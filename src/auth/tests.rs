@@ -477,7 +477,7 @@ fn backup_only_prompts_and_accepts_only_a_backup_code() {
     assert_eq!(r.outcome, Outcome::SuccessWithBackupCode { remaining: 1 });
     assert_eq!(r.shared.prompts.borrow()[0], MSG_BACKUP_ONLY_PROMPT);
     assert_eq!(r.errors(), vec![MSG_WRONG]);
-    assert_eq!(r.shared.infos.borrow().clone(), vec!["1 backup codes left.".to_string()]);
+    assert_eq!(r.shared.infos.borrow().clone(), vec!["1 backup code left.".to_string()]);
 
     let mut case = Case::new(vec![Say::Text("x"), Say::Text("y"), Say::Text("z")]);
     case.sender_failures = 1;

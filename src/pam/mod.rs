@@ -101,14 +101,15 @@ fn valid_user(user: &str) -> bool {
     !user.is_empty() && user.len() <= MAX_USER_LEN && !user.chars().any(char::is_control)
 }
 
-/// A string item as UTF-8 text; missing or not UTF-8 gives None (so a strange
+/// A string item as UTF-8 text; missing, empty or not UTF-8 gives None (so a strange
 /// PAM_RHOST can never match a trusted network).
 fn item_text<'a, T>(pamh: &'a PamHandle) -> Option<String>
 where
     T: pam::items::Item<'a> + std::ops::Deref<Target = &'a CStr>,
 {
     let item = pamh.get_item::<T>().ok().flatten()?;
-    item.to_str().ok().map(str::to_string)
+    // login(1) sets PAM_RHOST to "": no host is no host
+    item.to_str().ok().filter(|s| !s.is_empty()).map(str::to_string)
 }
 
 #[cfg(test)]
