@@ -143,6 +143,8 @@ pub enum Outcome {
     Unavailable(UnavailableReason),
     ServiceError(String),
     ConversationFailed,
+    /// PAM_USER is missing or not a usable name.
+    UnusableUser,
 }
 
 pub struct Deps<'a> {
@@ -502,6 +504,7 @@ impl Flow<'_, '_> {
             Outcome::Unavailable(reason) => log.error(&format!("user {user}{from}: {reason:?} unavailable")),
             Outcome::ServiceError(e) => log.error(&format!("user {user}{from}: service error: {e}")),
             Outcome::ConversationFailed => log.warn(&format!("user {user}{from}: conversation ended")),
+            Outcome::UnusableUser => log.error("refusing an unusable user name"),
         }
     }
 }

@@ -13,6 +13,7 @@ pub fn pam_code(outcome: &Outcome) -> PamResultCode {
         Outcome::Unavailable(_) => PamResultCode::PAM_AUTHINFO_UNAVAIL,
         Outcome::ServiceError(_) => PamResultCode::PAM_SERVICE_ERR,
         Outcome::ConversationFailed => PamResultCode::PAM_CONV_ERR,
+        Outcome::UnusableUser => PamResultCode::PAM_USER_UNKNOWN,
     }
 }
 
@@ -30,6 +31,7 @@ mod tests {
             Outcome::Unavailable(UnavailableReason::Send),
             Outcome::ServiceError("x".into()),
             Outcome::ConversationFailed,
+            Outcome::UnusableUser,
         ];
         for o in not_success {
             assert_ne!(pam_code(&o), PamResultCode::PAM_SUCCESS, "{o:?}");

@@ -71,11 +71,13 @@ fn authenticate(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> PamResu
         Ok(u) if valid_user(&u) => u,
         Ok(_) => {
             log.error("refusing a user name that is empty, too long or has control characters");
-            return PamResultCode::PAM_USER_UNKNOWN;
+            return pam_code(&Outcome::UnusableUser);
         }
+        Err(PamResultCode::PAM_CONV_ERR) => return pam_code(&Outcome::ConversationFailed),
         Err(code) => {
-            log.error(&format!("cannot get the user name (PAM error {:?})", code));
-            return code;
+            // includes a name that is not UTF-8
+            log.error(&format!("cannot get a usable user name (PAM error {code:?})"));
+            return pam_code(&Outcome::UnusableUser);
         }
     };
     let config = match Config::load(&args.config) {
