@@ -51,11 +51,11 @@ pub enum BodyType {
     Json,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum HttpAuth {
-    #[default]
-    None,
+    /// A struct variant, not a unit one: serde ignores extra keys beside the tag of a unit variant.
+    None {},
     Basic {
         username: String,
         #[serde(default)]
@@ -69,6 +69,12 @@ pub enum HttpAuth {
         #[serde(default)]
         token_file: Option<PathBuf>,
     },
+}
+
+impl Default for HttpAuth {
+    fn default() -> Self {
+        HttpAuth::None {}
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -459,7 +465,7 @@ fn validate_http(key: &str, h: &HttpConfig) -> Result<(), Invalid> {
         }
     }
     match &h.auth {
-        HttpAuth::None => Ok(()),
+        HttpAuth::None {} => Ok(()),
         HttpAuth::Basic { username, password, password_file } => {
             if username.is_empty() || username.contains(':') {
                 return Err(Invalid::new(k("auth.username"), "must be non-empty and contain no ':'"));

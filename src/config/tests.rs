@@ -205,6 +205,8 @@ fn unknown_keys_are_rejected_with_line_and_key() {
     assert!(e.contains("otpp"), "{e}");
     let e = error_of("[[connector]]\ntype = \"spool\"\npath = \"/x\"\ncolour = 1\n");
     assert!(e.contains("colour"), "{e}");
+    let e = error_of("[[connector]]\ntype = \"http\"\nurl = \"https://x\"\nto_param = \"t\"\nbody_param = \"b\"\nauth = { type = \"none\", anything = 1 }\n");
+    assert!(e.contains("anything"), "{e}");
     let e = error_of("[[connector]]\ntype = \"carrier-pigeon\"\n");
     assert!(e.contains("carrier-pigeon"), "{e}");
     assert!(!e.contains('\n'), "one line for syslog: {e}");

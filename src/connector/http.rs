@@ -162,7 +162,7 @@ pub fn send(agent: &ureq::Agent, request: &Request) -> Result<Answer, DeliveryEr
 
 fn auth_header(auth: &HttpAuth) -> Option<String> {
     match auth {
-        HttpAuth::None => None,
+        HttpAuth::None {} => None,
         HttpAuth::Basic { username, password, .. } => {
             let pass = password.as_ref().map(|p| p.expose()).unwrap_or("");
             Some(basic(username, pass))
