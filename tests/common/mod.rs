@@ -30,6 +30,8 @@ pub const PAM_CONV_ERR: i32 = 19;
 /// The probe stack turns the module's PAM_IGNORE into this (pam_debug auth=incomplete).
 pub const IGNORED: i32 = 31;
 
+static WRAPPER_STARTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Tests that need root or pam_wrapper say so and skip, visibly.
 pub fn skip_reason() -> Option<String> {
     if !nix_is_root() {
@@ -267,11 +269,15 @@ impl Setup {
         };
         let client = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/pamclient.py");
         let python = if Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
-        // pam_wrapper picks its copy directory /tmp/pam.X by lstat-then-mkdir, so
-        // two logins at once can share one: each gets a private /tmp instead.
-        let mut cmd = Command::new("unshare");
-        cmd.args(["-m", "--propagation", "private", "sh", "-c", "mount -t tmpfs -o mode=1777,size=16m tmpfs /tmp && exec \"$@\"", "sh"]);
-        cmd.args(&self.prefix).arg(python).arg(client).args(["--service", service, "--user", user]).args(extra_args);
+        let mut cmd = match self.prefix.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(python);
+                c
+            }
+            None => Command::new(python),
+        };
+        cmd.arg(client).args(["--service", service, "--user", user]).args(extra_args);
         cmd.env_clear().env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
         if self.use_wrapper {
             cmd.env("LD_PRELOAD", "libpam_wrapper.so")
@@ -284,6 +290,12 @@ impl Setup {
         }
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let started = Instant::now();
+        // pam_wrapper picks its copy directory /tmp/pam.X by lstat-then-mkdir
+        // when the client starts PAM, so two clients starting at once can share
+        // one and read each other's service files. Starts are taken one at a
+        // time: the lock is held until the client's first line, which comes
+        // after pam_start.
+        let mut starting = Some(WRAPPER_STARTS.lock().unwrap_or_else(|e| e.into_inner()));
         let mut child = cmd.spawn().expect("start pamclient");
         let mut stdin = child.stdin.take().expect("stdin");
         let stdout = BufReader::new(child.stdout.take().expect("stdout"));
@@ -299,6 +311,7 @@ impl Setup {
         let mut setcred = None;
         let mut threads = 0;
         for line in stdout.lines() {
+            starting.take();
             let line = line.expect("read");
             let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("bad client line {line}"));
             if let Some(code) = v.get("rc") {
@@ -337,6 +350,7 @@ impl Setup {
                 let _ = stdin.flush();
             }
         }
+        drop(starting);
         drop(stdin);
         let _ = child.wait();
         let stderr = err_reader.join().unwrap_or_default();
