@@ -267,7 +267,7 @@ mod files {
     }
 
     #[test]
-    fn load_names_the_file_and_refuses_unsafe_modes() {
+    fn load_names_the_file_and_refuses_insecure_modes() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pam_smsotp.toml");
         std::fs::write(&path, "[otp]\nlength = 6\n").unwrap();

@@ -36,8 +36,10 @@ pub fn build(options: &AgentOptions<'_>) -> Result<Agent, DeliveryError> {
     } else {
         Vec::new()
     };
+    // explicit provider: never a process-wide default the host may have set
     let tls = TlsConfig::builder()
         .provider(TlsProvider::Rustls)
+        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .root_certs(RootCerts::Specific(Arc::new(roots)))
         .build();
     let config = AgentConfig::builder()
