@@ -187,3 +187,25 @@ fn ldif_exports_through_real_libpam() {
     assert_eq!(s.login_as("bob", Stack::Probe, &[Reply::Code], &[], |s| s.spool_texts()).rc, PAM_SUCCESS);
     assert_eq!(spool_numbers(&s).last().map(String::as_str), Some("+447700900123"));
 }
+
+/// ldap3 runs a tokio runtime: it must stay on the calling thread (no worker,
+/// no blocking-pool thread for name resolution), traced with strace.
+#[test]
+fn an_ldap_lookup_creates_no_thread() {
+    if skip() {
+        return;
+    }
+    if !std::path::Path::new("/usr/bin/strace").exists() {
+        eprintln!("SKIPPED: needs strace");
+        return;
+    }
+    let ldap = Slapd::start();
+    let dir = ldap_dir(&format!("ldap://localhost:{}", ldap.port), &format!("starttls = true\nca_file = \"{}\"\n", ldap.ca.display()));
+    let mut s = setup_with(&dir, "");
+    let trace = s.path("clone.trace");
+    s.prefix = vec!["/usr/bin/strace".into(), "-f".into(), "-qq".into(), "-e".into(), "trace=clone,clone3,fork,vfork".into(), "-o".into(), trace.display().to_string()];
+    let out = s.login(Stack::Probe, &[Reply::Code]);
+    assert_eq!(out.rc, PAM_SUCCESS, "{out:?}");
+    let calls = std::fs::read_to_string(&trace).unwrap();
+    assert!(calls.trim().is_empty(), "the LDAP lookup created threads or processes:\n{calls}");
+}
