@@ -45,9 +45,6 @@ impl MemoryLog {
     pub fn lines(&self) -> Vec<String> {
         self.0.borrow().iter().map(|(_, m)| m.clone()).collect()
     }
-    pub fn contains(&self, needle: &str) -> bool {
-        self.0.borrow().iter().any(|(_, m)| m.contains(needle))
-    }
 }
 
 /// Writes to standard error with a level prefix; `verbose` adds debug lines.

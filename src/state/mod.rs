@@ -5,7 +5,6 @@ pub mod backup;
 mod file;
 mod record;
 
-use std::path::Path;
 use std::time::Duration;
 
 pub use file::{file_stem, StateDir};
@@ -59,10 +58,6 @@ impl FileStore {
         Ok(FileStore { dir: StateDir::open(&config.state.dir)?, limits: config.limits.clone(), grace: config.policy.grace })
     }
 
-    pub fn open_dir(dir: &Path, limits: LimitsConfig, grace: u64) -> Result<FileStore, StoreError> {
-        Ok(FileStore { dir: StateDir::open(dir)?, limits, grace })
-    }
-
     /// Read the user's state under the lock, let `change` alter it, and write it
     /// back when it changed.
     pub fn update<T>(&self, user: &str, change: impl FnOnce(&mut UserState) -> T) -> Result<T, StoreError> {
@@ -85,10 +80,6 @@ impl FileStore {
     pub fn reset(&self, user: &str, state: &UserState) -> Result<(), StoreError> {
         let lock = self.dir.lock(user)?;
         self.dir.write(user, state, &lock)
-    }
-
-    pub fn limits(&self) -> &LimitsConfig {
-        &self.limits
     }
 }
 
