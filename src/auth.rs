@@ -136,7 +136,9 @@ pub enum UnavailableReason {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Success,
-    SuccessWithBackupCode { remaining: usize },
+    SuccessWithBackupCode {
+        remaining: usize,
+    },
     Skipped(SkipReason),
     Denied(DenyReason),
     MaxTries,
@@ -202,12 +204,11 @@ impl Flow<'_, '_> {
             self.say_error(MSG_LOCKED)?;
             return Ok(Outcome::Denied(DenyReason::LockedOut));
         }
-        if self.config.policy.grace > 0 {
-            if let Some(origin) = self.login.origin() {
-                if self.store(|s| s.grace_active(user, origin, now))? {
-                    return Ok(Outcome::Skipped(SkipReason::Grace));
-                }
-            }
+        if self.config.policy.grace > 0
+            && let Some(origin) = self.login.origin()
+            && self.store(|s| s.grace_active(user, origin, now))?
+        {
+            return Ok(Outcome::Skipped(SkipReason::Grace));
         }
         let record = match self.find_phone()? {
             Some(r) => r,
@@ -241,12 +242,11 @@ impl Flow<'_, '_> {
                 Err(e) => self.deps.log.warn(&format!("user {user}: group lookup failed ({e}); asking for a code")),
             }
         }
-        if !policy.trusted_networks.is_empty() {
-            if let Some(ip) = self.login.rhost.as_deref().and_then(|h| h.parse::<std::net::IpAddr>().ok()) {
-                if policy.trusted_networks.iter().any(|net| net.contains(&ip)) {
-                    return Some(SkipReason::TrustedNetwork);
-                }
-            }
+        if !policy.trusted_networks.is_empty()
+            && let Some(ip) = self.login.rhost.as_deref().and_then(|h| h.parse::<std::net::IpAddr>().ok())
+            && policy.trusted_networks.iter().any(|net| net.contains(&ip))
+        {
+            return Some(SkipReason::TrustedNetwork);
         }
         None
     }
@@ -292,11 +292,7 @@ impl Flow<'_, '_> {
             Ok(code) => Ok(Mode::Sms(code)),
             Err(NotSent::Limited(why)) => {
                 self.say_error(&why)?;
-                if self.config.backup_codes.enabled {
-                    Ok(Mode::BackupOnly)
-                } else {
-                    Err(Outcome::Denied(DenyReason::SendFailed))
-                }
+                if self.config.backup_codes.enabled { Ok(Mode::BackupOnly) } else { Err(Outcome::Denied(DenyReason::SendFailed)) }
             }
             Err(NotSent::Failed) => match self.config.policy.on_send_failure {
                 SendFailurePolicy::Unavailable => {
@@ -328,19 +324,14 @@ impl Flow<'_, '_> {
             }
         }
         let otp = &self.config.otp;
-        let code = Code::generate(otp.length, otp.charset, now, Duration::from_secs(otp.ttl))
-            .map_err(|e| Outcome::ServiceError(e.to_string()))?;
+        let code =
+            Code::generate(otp.length, otp.charset, now, Duration::from_secs(otp.ttl)).map_err(|e| Outcome::ServiceError(e.to_string()))?;
         let text = Zeroizing::new(self.render_message(&code));
         let sms = Sms { to: phone, text: &text, code: code.expose() };
         match self.deps.sender.send(&sms, self.remaining(), self.deps.log) {
             Ok(receipt) => {
                 let id = receipt.message_id.map(|id| format!(", message id {id}")).unwrap_or_default();
-                self.deps.log.info(&format!(
-                    "user {user}: code {} sent to {} via {}{id}",
-                    code.seq,
-                    phone.masked(),
-                    receipt.connector
-                ));
+                self.deps.log.info(&format!("user {user}: code {} sent to {} via {}{id}", code.seq, phone.masked(), receipt.connector));
                 Ok(Ok(code))
             }
             Err(SendFailed) => {
@@ -428,15 +419,15 @@ impl Flow<'_, '_> {
                     return Ok(Outcome::Success);
                 }
             }
-            if self.config.backup_codes.enabled {
-                if let Some(remaining) = self.store(|s| s.use_backup_code(&user, answer))? {
-                    self.store(|s| s.record_success(&user, self.login.origin(), now))?;
-                    if remaining <= 2 {
-                        let codes = if remaining == 1 { "code" } else { "codes" };
-                        self.say_info(&format!("{remaining} backup {codes} left."))?;
-                    }
-                    return Ok(Outcome::SuccessWithBackupCode { remaining });
+            if self.config.backup_codes.enabled
+                && let Some(remaining) = self.store(|s| s.use_backup_code(&user, answer))?
+            {
+                self.store(|s| s.record_success(&user, self.login.origin(), now))?;
+                if remaining <= 2 {
+                    let codes = if remaining == 1 { "code" } else { "codes" };
+                    self.say_info(&format!("{remaining} backup {codes} left."))?;
                 }
+                return Ok(Outcome::SuccessWithBackupCode { remaining });
             }
             wrong += 1;
             if self.store(|s| s.record_failure(&user, now))? {
@@ -463,7 +454,9 @@ impl Flow<'_, '_> {
                 self.say_error(&why)?;
                 Ok(Mode::BackupOnly)
             }
-            Err(NotSent::Failed) if self.config.backup_codes.enabled && self.config.policy.on_send_failure == SendFailurePolicy::BackupOnly => {
+            Err(NotSent::Failed)
+                if self.config.backup_codes.enabled && self.config.policy.on_send_failure == SendFailurePolicy::BackupOnly =>
+            {
                 Ok(Mode::BackupOnly)
             }
             Err(_) => {

@@ -13,12 +13,12 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 pub use connectors::{
-    BulkSmsConfig, ClickatellConfig, CommandConfig, ConnectorConfig, HttpAuth, HttpConfig,
-    HttpMethod, InfobipConfig, KannelConfig, MessageBirdConfig, PlivoConfig, SinchConfig,
-    PresetCommon, SpoolConfig, SuccessJson, TelnyxConfig, TwilioConfig, VonageConfig, BodyType,
+    BodyType, BulkSmsConfig, ClickatellConfig, CommandConfig, ConnectorConfig, HttpAuth, HttpConfig, HttpMethod, InfobipConfig,
+    KannelConfig, MessageBirdConfig, PlivoConfig, PresetCommon, SinchConfig, SpoolConfig, SuccessJson, TelnyxConfig, TwilioConfig,
+    VonageConfig,
 };
 pub use directories::{DirectoryConfig, FileDirectoryConfig, LdapConfig, LdifConfig};
-pub use files::{check_secure_file, read_secret, read_secure_file, Secret};
+pub use files::{Secret, check_secure_file, read_secret, read_secure_file};
 
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/security/pam_smsotp.toml";
 pub const DEFAULT_PHONE_MAP: &str = "/etc/security/pam_smsotp.phones";
@@ -110,10 +110,7 @@ pub struct MessageConfig {
 
 impl Default for MessageConfig {
     fn default() -> Self {
-        MessageConfig {
-            template: "{code} is your login code for {host}. It expires in {ttl_minutes} min."
-                .into(),
-        }
+        MessageConfig { template: "{code} is your login code for {host}. It expires in {ttl_minutes} min.".into() }
     }
 }
 
@@ -217,9 +214,7 @@ impl Config {
         let text = read_secure_file(path)?;
         let mut config = Config::parse(&text).map_err(|e| match e {
             ParseError::Syntax(message) => ConfigError::Syntax { path: path.into(), message },
-            ParseError::Invalid(Invalid { key, message }) => {
-                ConfigError::Invalid { path: path.into(), key, message }
-            }
+            ParseError::Invalid(Invalid { key, message }) => ConfigError::Invalid { path: path.into(), key, message },
         })?;
         config.load_secrets()?;
         Ok(config)
@@ -235,16 +230,11 @@ impl Config {
 
     fn apply_defaults(&mut self) {
         if self.directories.is_empty() {
-            self.directories.push(DirectoryConfig::File(FileDirectoryConfig {
-                path: PathBuf::from(DEFAULT_PHONE_MAP),
-            }));
+            self.directories.push(DirectoryConfig::File(FileDirectoryConfig { path: PathBuf::from(DEFAULT_PHONE_MAP) }));
         }
         if self.connectors.is_empty() {
             self.connectors_defaulted = true;
-            self.connectors.push(ConnectorConfig::Spool(SpoolConfig {
-                name: None,
-                path: PathBuf::from(DEFAULT_SPOOL_PATH),
-            }));
+            self.connectors.push(ConnectorConfig::Spool(SpoolConfig { name: None, path: PathBuf::from(DEFAULT_SPOOL_PATH) }));
         }
     }
 
@@ -255,17 +245,11 @@ impl Config {
         range("otp.max_attempts", otp.max_attempts as u64, 1, 20)?;
         range("otp.max_resends", otp.max_resends as u64, 0, 10)?;
         crate::message::check_placeholders("otp.prompt", &otp.prompt, crate::message::PROMPT_PLACEHOLDERS)?;
-        crate::message::check_placeholders(
-            "message.template",
-            &self.message.template,
-            crate::message::MESSAGE_PLACEHOLDERS,
-        )?;
+        crate::message::check_placeholders("message.template", &self.message.template, crate::message::MESSAGE_PLACEHOLDERS)?;
         if !self.message.template.contains("{code}") {
             return Err(Invalid::new("message.template", "must contain {code}"));
         }
-        for (key, groups) in
-            [("policy.skip_groups", &self.policy.skip_groups), ("policy.only_groups", &self.policy.only_groups)]
-        {
+        for (key, groups) in [("policy.skip_groups", &self.policy.skip_groups), ("policy.only_groups", &self.policy.only_groups)] {
             if groups.iter().any(|g| g.is_empty() || g.contains('\0')) {
                 return Err(Invalid::new(key, "group names must be non-empty"));
             }
@@ -275,10 +259,7 @@ impl Config {
         if !cc.is_empty() {
             let digits = cc.strip_prefix('+').unwrap_or("");
             if digits.is_empty() || digits.len() > 4 || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.starts_with('0') {
-                return Err(Invalid::new(
-                    "phone.default_country_code",
-                    "must be empty or '+' followed by 1-4 digits, e.g. \"+49\"",
-                ));
+                return Err(Invalid::new("phone.default_country_code", "must be empty or '+' followed by 1-4 digits, e.g. \"+49\""));
             }
         }
         let l = &self.limits;

@@ -10,10 +10,7 @@ pub fn check_placeholders(key: &str, template: &str, allowed: &[&str]) -> Result
     for piece in pieces(template) {
         match piece {
             Piece::Placeholder(name) if !allowed.contains(&name) => {
-                return Err(Invalid::new(
-                    key,
-                    format!("unknown placeholder {{{name}}}; known: {}", braces(allowed)),
-                ));
+                return Err(Invalid::new(key, format!("unknown placeholder {{{name}}}; known: {}", braces(allowed))));
             }
             Piece::Unclosed => return Err(Invalid::new(key, "a '{' is not closed")),
             _ => {}
@@ -94,7 +91,8 @@ pub struct SmsCost {
     pub first_non_gsm: Option<char>,
 }
 
-const GSM7_BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+const GSM7_BASIC: &str =
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
 const GSM7_EXTENDED: &str = "^{}\\[~]|€\x0c";
 
 pub fn is_gsm7(text: &str) -> bool {

@@ -43,9 +43,7 @@ impl Phone {
             return Err(PhoneError::NotE164);
         };
         let digits = &e164[1..];
-        let plausible = (8..=15).contains(&digits.len())
-            && digits.bytes().all(|b| b.is_ascii_digit())
-            && !digits.starts_with('0');
+        let plausible = (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0');
         if !plausible {
             return Err(PhoneError::NotE164);
         }

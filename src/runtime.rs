@@ -23,14 +23,6 @@ pub fn run_login(config: &Config, login: &Login, prompter: &mut dyn Prompter, lo
     auth::authenticate(
         config,
         login,
-        Deps {
-            prompter,
-            directories: &directories,
-            sender: &chain,
-            store: &mut store,
-            clock: &SystemClock,
-            accounts: &NssAccounts,
-            log,
-        },
+        Deps { prompter, directories: &directories, sender: &chain, store: &mut store, clock: &SystemClock, accounts: &NssAccounts, log },
     )
 }

@@ -3,7 +3,7 @@
 use std::ffi::CString;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use nix::unistd::{getgrouplist, Group, User};
+use nix::unistd::{Group, User, getgrouplist};
 
 use crate::auth::{Accounts, Clock};
 
@@ -20,16 +20,15 @@ pub struct NssAccounts;
 
 impl Accounts for NssAccounts {
     fn in_any_group(&self, user: &str, groups: &[String]) -> Result<bool, String> {
-        let account = User::from_name(user)
-            .map_err(|e| format!("passwd lookup failed: {e}"))?
-            .ok_or_else(|| "no such user in passwd".to_string())?;
+        let account =
+            User::from_name(user).map_err(|e| format!("passwd lookup failed: {e}"))?.ok_or_else(|| "no such user in passwd".to_string())?;
         let name = CString::new(user).map_err(|_| "user name contains NUL".to_string())?;
         let gids = getgrouplist(&name, account.gid).map_err(|e| format!("group list failed: {e}"))?;
         for group in groups {
-            if let Some(g) = Group::from_name(group).map_err(|e| format!("group lookup failed: {e}"))? {
-                if gids.contains(&g.gid) {
-                    return Ok(true);
-                }
+            if let Some(g) = Group::from_name(group).map_err(|e| format!("group lookup failed: {e}"))?
+                && gids.contains(&g.gid)
+            {
+                return Ok(true);
             }
         }
         Ok(false)

@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 
 use crate::config::DEFAULT_CA_BUNDLE;
 

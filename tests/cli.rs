@@ -8,13 +8,7 @@ use common::gateway::{Gateway, Mode};
 use common::*;
 
 fn smsotp(setup: &Setup, args: &[&str]) -> (i32, String) {
-    let out = Command::new(smsotp_path())
-        .arg("--config")
-        .arg(&setup.config)
-        .args(args)
-        .env_clear()
-        .output()
-        .expect("run smsotp");
+    let out = Command::new(smsotp_path()).arg("--config").arg(&setup.config).args(args).env_clear().output().expect("run smsotp");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.code().unwrap_or(-1), text)
 }
@@ -32,7 +26,9 @@ fn check_prints_the_config_with_secrets_redacted() {
     if !require_root() {
         return;
     }
-    let s = Setup::new("[[connector]]\nname = \"gw\"\ntype = \"http\"\nurl = \"https://sms.example.org/send\"\nto_param = \"to\"\nbody_param = \"text\"\nauth = { type = \"basic\", username = \"u\", password = \"HUNTER2-SECRET\" }\n");
+    let s = Setup::new(
+        "[[connector]]\nname = \"gw\"\ntype = \"http\"\nurl = \"https://sms.example.org/send\"\nto_param = \"to\"\nbody_param = \"text\"\nauth = { type = \"basic\", username = \"u\", password = \"HUNTER2-SECRET\" }\n",
+    );
     let (rc, out) = smsotp(&s, &["check"]);
     assert_eq!(rc, 0, "{out}");
     assert!(out.contains(": valid"), "{out}");
@@ -101,7 +97,10 @@ fn send_test_through_a_gateway_prints_the_answer() {
     }
     let gw = Gateway::start(Mode::json(201, r#"{"sid":"SM42"}"#));
     let s = Setup::with_connectors(
-        &format!("[[connector]]\nname = \"gw\"\ntype = \"http\"\nurl = \"{}\"\nto_param = \"to\"\nbody_param = \"text\"\nmessage_id = \"/sid\"\n", gw.url("/send")),
+        &format!(
+            "[[connector]]\nname = \"gw\"\ntype = \"http\"\nurl = \"{}\"\nto_param = \"to\"\nbody_param = \"text\"\nmessage_id = \"/sid\"\n",
+            gw.url("/send")
+        ),
         false,
     );
     let (rc, out) = smsotp(&s, &["send-test", "--to", "+44 7700 900123"]);

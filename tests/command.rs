@@ -50,7 +50,8 @@ fn number_and_text_arrive_in_a_clean_environment() {
     let d = with_sms(|sms| Chain::try_one(&c.connectors[0], sms, Duration::from_secs(5))).unwrap();
     assert_eq!(d.answer, "exit 0: queued id 77");
     let env = std::fs::read_to_string(format!("{}.env", record.display())).unwrap();
-    let vars: Vec<&str> = env.lines().map(|l| l.split('=').next().unwrap()).filter(|v| !["PWD", "SHLVL", "_", "OLDPWD"].contains(v)).collect();
+    let vars: Vec<&str> =
+        env.lines().map(|l| l.split('=').next().unwrap()).filter(|v| !["PWD", "SHLVL", "_", "OLDPWD"].contains(v)).collect();
     let mut sorted = vars.clone();
     sorted.sort();
     assert_eq!(sorted, vec!["PATH", "SMSOTP_TEXT", "SMSOTP_TO"], "{env}");
@@ -97,7 +98,11 @@ fn a_failing_command_triggers_failover() {
     let receipt = with_sms(|sms| c.send(sms, Duration::from_secs(10), &log)).unwrap();
     assert_eq!(receipt.connector, "second");
     let lines = log.lines().join("\n");
-    assert!(lines.contains("connector first: the gateway refused the message:") && lines.contains("exit 3: modem busy for [redacted]: [redacted]"), "{lines}");
+    assert!(
+        lines.contains("connector first: the gateway refused the message:")
+            && lines.contains("exit 3: modem busy for [redacted]: [redacted]"),
+        "{lines}"
+    );
     let missing = chain(&command_connector("gone", &["/nonexistent/send-sms"], 5));
     let e = with_sms(|sms| Chain::try_one(&missing.connectors[0], sms, Duration::from_secs(5))).unwrap_err();
     assert!(e.to_string().contains("cannot run /nonexistent/send-sms"), "{e}");
@@ -136,7 +141,10 @@ fn a_login_with_a_hanging_command_ends() {
     require_pam_env!();
     let s = Setup::with_connectors("", true);
     let hang = script(s.dir.path(), "hang", "exec sleep 60");
-    let text = s.config_text().replace("[[connector]]\nname = \"spool\"", &format!("{}\n[[connector]]\nname = \"spool\"", command_connector("hang", &[hang.to_str().unwrap()], 2)));
+    let text = s.config_text().replace(
+        "[[connector]]\nname = \"spool\"",
+        &format!("{}\n[[connector]]\nname = \"spool\"", command_connector("hang", &[hang.to_str().unwrap()], 2)),
+    );
     s.rewrite_config(&text);
     let out = s.login(Stack::Probe, &[Reply::Code]);
     assert_eq!(out.rc, PAM_SUCCESS, "failover to the spool: {out:?}");

@@ -54,15 +54,17 @@ fn parallel_logins_lose_no_update() {
     let mut workers = Vec::new();
     for _ in 0..WORKERS {
         let (jobs, results, setup, backup) = (jobs.clone(), results.clone(), setup.clone(), backup.clone());
-        workers.push(std::thread::spawn(move || loop {
-            let Some((user, role)) = jobs.lock().unwrap().pop() else { break };
-            let answer = match role {
-                Role::Wrong => text("000000"),
-                Role::SharedBackup => text(&backup),
-                Role::Right => Reply::TaggedCode,
-            };
-            let out = setup.login_as(user, Stack::Probe, &[answer], &[], |s| s.spool_texts());
-            results.lock().unwrap().push((user.to_string(), out.rc));
+        workers.push(std::thread::spawn(move || {
+            loop {
+                let Some((user, role)) = jobs.lock().unwrap().pop() else { break };
+                let answer = match role {
+                    Role::Wrong => text("000000"),
+                    Role::SharedBackup => text(&backup),
+                    Role::Right => Reply::TaggedCode,
+                };
+                let out = setup.login_as(user, Stack::Probe, &[answer], &[], |s| s.spool_texts());
+                results.lock().unwrap().push((user.to_string(), out.rc));
+            }
         }));
     }
     for w in workers {
@@ -91,7 +93,11 @@ fn parallel_logins_lose_no_update() {
                 assert_eq!(state["failures"].as_array().unwrap().len(), LOGINS_PER_USER, "{user}: a failure was lost");
             }
             Role::SharedBackup => {
-                assert_eq!(rcs.iter().filter(|&&rc| rc == PAM_SUCCESS).count(), 1, "{user}: the shared backup code must work exactly once: {rcs:?}");
+                assert_eq!(
+                    rcs.iter().filter(|&&rc| rc == PAM_SUCCESS).count(),
+                    1,
+                    "{user}: the shared backup code must work exactly once: {rcs:?}"
+                );
                 assert_eq!(state["backup_codes"].as_array().unwrap().len(), 2, "{user}: exactly one code consumed");
                 // failures after the one success are still counted (a success clears earlier ones)
                 let failures = state["failures"].as_array().unwrap().len();

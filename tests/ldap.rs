@@ -28,7 +28,10 @@ fn setup_with(directory: &str, extra: &str) -> Setup {
 }
 
 fn ldap_dir(url: &str, more: &str) -> String {
-    format!("[[directory]]\ntype = \"ldap\"\nurl = \"{url}\"\nbase_dn = \"{}\"\nphone_attributes = [\"mobile\", \"telephoneNumber\"]\ntimeout = 3\n{more}", slapd::BASE)
+    format!(
+        "[[directory]]\ntype = \"ldap\"\nurl = \"{url}\"\nbase_dn = \"{}\"\nphone_attributes = [\"mobile\", \"telephoneNumber\"]\ntimeout = 3\n{more}",
+        slapd::BASE
+    )
 }
 
 /// The numbers the spool received, in order.
@@ -85,7 +88,10 @@ fn simple_bind_with_a_password_file() {
     let s = Setup::new("");
     let pw = s.path("ldap.secret");
     write_private(&pw, &format!("{}\n", slapd::BIND_PASSWORD));
-    let dir = ldap_dir(&format!("ldap://127.0.0.1:{}", ldap.port), &format!("bind_dn = \"{}\"\nbind_password_file = \"{}\"\n", slapd::BIND_DN, pw.display()));
+    let dir = ldap_dir(
+        &format!("ldap://127.0.0.1:{}", ldap.port),
+        &format!("bind_dn = \"{}\"\nbind_password_file = \"{}\"\n", slapd::BIND_DN, pw.display()),
+    );
     let s2 = setup_with(&dir, "");
     assert_eq!(s2.login(Stack::Probe, &[Reply::Code]).rc, PAM_SUCCESS);
     write_private(&pw, "wrong-password\n");
@@ -101,7 +107,9 @@ fn starttls_and_ldaps_trust_only_the_configured_ca() {
         return;
     }
     let ldap = Slapd::start();
-    let starttls = |ca: &std::path::Path| ldap_dir(&format!("ldap://127.0.0.1:{}", ldap.port), &format!("starttls = true\nca_file = \"{}\"\n", ca.display()));
+    let starttls = |ca: &std::path::Path| {
+        ldap_dir(&format!("ldap://127.0.0.1:{}", ldap.port), &format!("starttls = true\nca_file = \"{}\"\n", ca.display()))
+    };
     let s = setup_with(&starttls(&ldap.ca), "");
     assert_eq!(s.login(Stack::Probe, &[Reply::Code]).rc, PAM_SUCCESS, "{}", ldap.log());
     let s = setup_with(&ldap_dir(&format!("ldaps://127.0.0.1:{}", ldap.tls_port), &format!("ca_file = \"{}\"\n", ldap.ca.display())), "");
@@ -125,7 +133,10 @@ fn an_outage_follows_on_directory_failure_within_the_timeout() {
     ldap.stop();
     let fallback = format!("[[directory]]\ntype = \"file\"\npath = \"{}\"", "PHONES");
     for (policy, rc) in [("unavailable", PAM_AUTHINFO_UNAVAIL), ("deny", PAM_AUTH_ERR), ("next", PAM_SUCCESS)] {
-        let s = setup_with(&format!("{}\n{fallback}", ldap_dir(&url, "")), &format!("[policy]\non_directory_failure = \"{policy}\"\nunenrolled = \"ignore\"\n"));
+        let s = setup_with(
+            &format!("{}\n{fallback}", ldap_dir(&url, "")),
+            &format!("[policy]\non_directory_failure = \"{policy}\"\nunenrolled = \"ignore\"\n"),
+        );
         s.rewrite_config(&s.config_text().replace("PHONES", &s.phones.display().to_string()));
         let out = s.login(Stack::Probe, &[Reply::Code]);
         assert_eq!(out.rc, rc, "{policy}: {out:?}");
@@ -133,7 +144,10 @@ fn an_outage_follows_on_directory_failure_within_the_timeout() {
     }
     // a server that accepts and never answers: the timeout (3 s) bounds the login
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
-    let s = setup_with(&ldap_dir(&format!("ldap://127.0.0.1:{}", silent.local_addr().unwrap().port()), ""), "[policy]\nunenrolled = \"ignore\"\n");
+    let s = setup_with(
+        &ldap_dir(&format!("ldap://127.0.0.1:{}", silent.local_addr().unwrap().port()), ""),
+        "[policy]\nunenrolled = \"ignore\"\n",
+    );
     let started = Instant::now();
     let out = s.login(Stack::Probe, &[Reply::Code]);
     assert_eq!(out.rc, PAM_AUTHINFO_UNAVAIL, "{out:?}");
@@ -151,7 +165,13 @@ fn smsotp_lookup_and_check_speak_ldap() {
     let s = Setup::new("");
     let pw = s.path("ldap.secret");
     write_private(&pw, slapd::BIND_PASSWORD);
-    let s = setup_with(&ldap_dir(&format!("ldap://127.0.0.1:{}", ldap.port), &format!("bind_dn = \"{}\"\nbind_password_file = \"{}\"\n", slapd::BIND_DN, pw.display())), "");
+    let s = setup_with(
+        &ldap_dir(
+            &format!("ldap://127.0.0.1:{}", ldap.port),
+            &format!("bind_dn = \"{}\"\nbind_password_file = \"{}\"\n", slapd::BIND_DN, pw.display()),
+        ),
+        "",
+    );
     let run = |args: &[&str]| {
         let out = std::process::Command::new(smsotp_path()).arg("--config").arg(&s.config).args(args).output().unwrap();
         (out.status.code().unwrap(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
@@ -203,7 +223,15 @@ fn an_ldap_lookup_creates_no_thread() {
     let dir = ldap_dir(&format!("ldap://localhost:{}", ldap.port), &format!("starttls = true\nca_file = \"{}\"\n", ldap.ca.display()));
     let mut s = setup_with(&dir, "");
     let trace = s.path("clone.trace");
-    s.prefix = vec!["/usr/bin/strace".into(), "-f".into(), "-qq".into(), "-e".into(), "trace=clone,clone3,fork,vfork".into(), "-o".into(), trace.display().to_string()];
+    s.prefix = vec![
+        "/usr/bin/strace".into(),
+        "-f".into(),
+        "-qq".into(),
+        "-e".into(),
+        "trace=clone,clone3,fork,vfork".into(),
+        "-o".into(),
+        trace.display().to_string(),
+    ];
     let out = s.login(Stack::Probe, &[Reply::Code]);
     assert_eq!(out.rc, PAM_SUCCESS, "{out:?}");
     let calls = std::fs::read_to_string(&trace).unwrap();

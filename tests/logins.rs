@@ -106,8 +106,9 @@ macro_rules! require {
 fn free_ids() -> (u32, u32, u32) {
     static IDS: OnceLock<(u32, u32, u32)> = OnceLock::new();
     *IDS.get_or_init(|| {
-        let used =
-            |file: &str| -> Vec<u32> { fs::read_to_string(file).unwrap_or_default().lines().filter_map(|l| l.split(':').nth(2)?.parse().ok()).collect() };
+        let used = |file: &str| -> Vec<u32> {
+            fs::read_to_string(file).unwrap_or_default().lines().filter_map(|l| l.split(':').nth(2)?.parse().ok()).collect()
+        };
         let (users, groups) = (used("/etc/passwd"), used("/etc/group"));
         let free = |n: u32| !users.contains(&n) && !groups.contains(&n);
         let first = (61001..65000).find(|&n| free(n) && free(n + 1) && free(n + 2)).expect("three free ids");
@@ -116,10 +117,11 @@ fn free_ids() -> (u32, u32, u32) {
 }
 
 fn password_hash(password: &str) -> String {
-    let out = Command::new("openssl").args(["passwd", "-6", "-stdin"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().and_then(|mut c| {
-        c.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes())?;
-        c.wait_with_output()
-    });
+    let out =
+        Command::new("openssl").args(["passwd", "-6", "-stdin"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().and_then(|mut c| {
+            c.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes())?;
+            c.wait_with_output()
+        });
     let out = out.expect("openssl passwd");
     assert!(out.status.success(), "openssl passwd failed");
     String::from_utf8(out.stdout).unwrap().trim().to_string()
@@ -214,17 +216,20 @@ impl Talk {
 fn run(mut cmd: Command, limit: Duration) -> (i32, String) {
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap_or_else(|e| panic!("start {cmd:?}: {e}"));
-    let readers: Vec<_> = [child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>), child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>)]
-        .into_iter()
-        .flatten()
-        .map(|mut r| {
-            std::thread::spawn(move || {
-                let mut s = Vec::new();
-                let _ = r.read_to_end(&mut s);
-                String::from_utf8_lossy(&s).into_owned()
-            })
+    let readers: Vec<_> = [
+        child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+        child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|mut r| {
+        std::thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = r.read_to_end(&mut s);
+            String::from_utf8_lossy(&s).into_owned()
         })
-        .collect();
+    })
+    .collect();
     let deadline = Instant::now() + limit;
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
@@ -266,7 +271,12 @@ impl World {
         let root = t.join("root");
         fs::create_dir_all(root.join("etc")).unwrap();
         fs::create_dir_all(root.join("var")).unwrap();
-        let cp = Command::new("cp").arg("-a").args(["/etc/pam.d", "/etc/passwd", "/etc/shadow", "/etc/group"]).arg(root.join("etc")).status().unwrap();
+        let cp = Command::new("cp")
+            .arg("-a")
+            .args(["/etc/pam.d", "/etc/passwd", "/etc/shadow", "/etc/group"])
+            .arg(root.join("etc"))
+            .status()
+            .unwrap();
         assert!(cp.success(), "copy /etc");
         let home = t.join("home").join(USER);
         fs::create_dir_all(&home).unwrap();
@@ -277,9 +287,19 @@ impl World {
         };
         append(
             "passwd",
-            format!("{USER}:x:{uid}:{uid}:SMS test user:{}:/bin/sh\n{OTHER}:x:{other_uid}:{other_uid}:SMS test caller:/nonexistent:/bin/sh\n", home.display()),
+            format!(
+                "{USER}:x:{uid}:{uid}:SMS test user:{}:/bin/sh\n{OTHER}:x:{other_uid}:{other_uid}:SMS test caller:/nonexistent:/bin/sh\n",
+                home.display()
+            ),
         );
-        append("shadow", format!("{USER}:{}:19000:0:99999:7:::\n{OTHER}:{}:19000:0:99999:7:::\n", password_hash(USER_PASSWORD), password_hash(OTHER_PASSWORD)));
+        append(
+            "shadow",
+            format!(
+                "{USER}:{}:19000:0:99999:7:::\n{OTHER}:{}:19000:0:99999:7:::\n",
+                password_hash(USER_PASSWORD),
+                password_hash(OTHER_PASSWORD)
+            ),
+        );
         append("group", format!("{USER}:x:{uid}:\n{OTHER}:x:{other_uid}:\n{SKIP_GROUP}:x:{skip_gid}:\n"));
         let sudoers = root.join("etc/sudoers");
         fs::write(
@@ -310,8 +330,9 @@ impl World {
     /// Put smsuser into the group the config may skip.
     fn join_skip_group(&self) {
         let group = self.root.join("etc/group");
-        let text =
-            fs::read_to_string(&group).unwrap().replace(&format!("{SKIP_GROUP}:x:{}:\n", free_ids().2), &format!("{SKIP_GROUP}:x:{}:{USER}\n", free_ids().2));
+        let text = fs::read_to_string(&group)
+            .unwrap()
+            .replace(&format!("{SKIP_GROUP}:x:{}:\n", free_ids().2), &format!("{SKIP_GROUP}:x:{}:{USER}\n", free_ids().2));
         fs::write(&group, text).unwrap();
     }
 
@@ -347,7 +368,8 @@ impl World {
     fn install_without_module(&self, file: &str, service: &str) {
         self.install(file, service);
         let path = self.root.join("etc/pam.d").join(service);
-        let text: String = fs::read_to_string(&path).unwrap().lines().filter(|l| !l.contains("pam_smsotp.so")).map(|l| format!("{l}\n")).collect();
+        let text: String =
+            fs::read_to_string(&path).unwrap().lines().filter(|l| !l.contains("pam_smsotp.so")).map(|l| format!("{l}\n")).collect();
         fs::write(path, text).unwrap();
     }
 
@@ -368,7 +390,11 @@ impl World {
             c
         } else {
             let mut c = Command::new("expect");
-            c.env_clear().env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin").env("LANG", "C").env("TERM", "dumb").env("HOME", self.path("client"));
+            c.env_clear()
+                .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+                .env("LANG", "C")
+                .env("TERM", "dumb")
+                .env("HOME", self.path("client"));
             c
         };
         cmd.arg("-f").arg(Path::new(SUPPORT).join("converse.exp")).arg(&self.setup.spool).args(steps).arg("--").args(program);
@@ -380,8 +406,10 @@ impl World {
     /// user's own shell would run the program, without touching the machine.
     fn as_user(&self, user: &str, program: &[&str]) -> Vec<String> {
         let id = if user == USER { self.uid } else { self.other_uid };
-        let mut v: Vec<String> =
-            ["setpriv", &format!("--reuid={id}"), &format!("--regid={id}"), "--init-groups", "--reset-env"].iter().map(|s| s.to_string()).collect();
+        let mut v: Vec<String> = ["setpriv", &format!("--reuid={id}"), &format!("--regid={id}"), "--init-groups", "--reset-env"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         v.extend(program.iter().map(|s| s.to_string()));
         v
     }
@@ -424,7 +452,11 @@ impl World {
         let t = self.setup.dir.path();
         if !t.join("host_key").exists() {
             for key in ["host_key", "client_key"] {
-                let ok = Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-C", "smsotp-test", "-f"]).arg(t.join(key)).status().unwrap();
+                let ok = Command::new("ssh-keygen")
+                    .args(["-q", "-t", "ed25519", "-N", "", "-C", "smsotp-test", "-f"])
+                    .arg(t.join(key))
+                    .status()
+                    .unwrap();
                 assert!(ok.success(), "ssh-keygen");
             }
             fs::copy(t.join("client_key.pub"), t.join("authorized_keys")).unwrap();
@@ -614,7 +646,11 @@ fn sshd_wrong_code_is_refused() {
     let w = World::new("");
     w.install("sshd-password-sms", "sshd");
     let sshd = w.sshd("keyboard-interactive", "");
-    let talk = w.talk(false, &[pass(USER_PASSWORD), text("000000"), text("000001"), text("000002")], &w.ssh(&sshd, false, &[], Some(SHELL_COMMAND)));
+    let talk = w.talk(
+        false,
+        &[pass(USER_PASSWORD), text("000000"), text("000001"), text("000002")],
+        &w.ssh(&sshd, false, &[], Some(SHELL_COMMAND)),
+    );
     assert_eq!(talk.status, 255, "ssh fails: {talk:#?}");
     assert!(!talk.logged_in(), "{}", talk.out);
     assert_eq!(talk.prompts(), ["password", "code", "code", "code"]);
@@ -663,7 +699,10 @@ fn sshd_publickey_then_code_and_a_key_alone_is_not_enough() {
     assert_eq!(talk.prompts(), ["code"], "no password prompt in this stack");
     assert_eq!(w.sms().len(), 1);
     let log = sshd.log_text();
-    assert!(log.contains(&format!("Partial publickey for {USER}")) && log.contains(&format!("Accepted keyboard-interactive/pam for {USER}")), "{log}");
+    assert!(
+        log.contains(&format!("Partial publickey for {USER}")) && log.contains(&format!("Accepted keyboard-interactive/pam for {USER}")),
+        "{log}"
+    );
 
     // the key alone: sshd wants keyboard-interactive too, the client offers nothing more
     let talk = w.talk(false, &[], &w.ssh(&sshd, true, &["PreferredAuthentications=publickey"], Some(SHELL_COMMAND)));
@@ -737,7 +776,11 @@ fn sshd_backup_code_works_once() {
     assert_eq!(w.sms().len(), 1, "the SMS had gone out before the backup code was typed");
     assert!(w.log().contains(&format!("user {USER} from 127.0.0.1: verified by backup code, 1 left")));
 
-    let again = w.talk(false, &[pass(USER_PASSWORD), text(&codes[0]), text(&codes[0]), text(&codes[0])], &w.ssh(&sshd, false, &[], Some(SHELL_COMMAND)));
+    let again = w.talk(
+        false,
+        &[pass(USER_PASSWORD), text(&codes[0]), text(&codes[0]), text(&codes[0])],
+        &w.ssh(&sshd, false, &[], Some(SHELL_COMMAND)),
+    );
     assert_eq!(again.status, 255, "{again:#?}");
     assert!(!again.logged_in());
     assert!(again.out.contains("Wrong code."), "{}", again.out);
@@ -750,7 +793,9 @@ fn sshd_backup_code_works_once() {
 #[test]
 fn sshd_lockout_refuses_without_sending() {
     require!("sshd", "ssh", "ssh-keygen");
-    let w = World::new("[limits]\nlockout_failures = 2\nlockout_window = 600\nlockout_duration = 600\nresend_cooldown = 0\nmax_sends_per_hour = 1000\n");
+    let w = World::new(
+        "[limits]\nlockout_failures = 2\nlockout_window = 600\nlockout_duration = 600\nresend_cooldown = 0\nmax_sends_per_hour = 1000\n",
+    );
     w.install("sshd-password-sms", "sshd");
     let sshd = w.sshd("keyboard-interactive", "");
     let talk = w.talk(false, &[pass(USER_PASSWORD), text("000000"), text("000001")], &w.ssh(&sshd, false, &[], Some(SHELL_COMMAND)));
@@ -804,7 +849,8 @@ fn sshd_publickey_stack_lets_a_skipped_group_in_with_the_key() {
     w.join_skip_group();
     w.install("sshd-publickey-sms", "sshd");
     let sshd = w.sshd("publickey,keyboard-interactive", "");
-    let talk = w.talk(false, &[see()], &w.ssh(&sshd, true, &["PreferredAuthentications=publickey,keyboard-interactive"], Some(SHELL_COMMAND)));
+    let talk =
+        w.talk(false, &[see()], &w.ssh(&sshd, true, &["PreferredAuthentications=publickey,keyboard-interactive"], Some(SHELL_COMMAND)));
     assert_eq!(talk.status, 0, "{talk:#?}\n{}", sshd.log_text());
     assert!(talk.logged_in());
     assert!(talk.prompts().is_empty(), "{}", talk.out);
@@ -853,8 +899,11 @@ fn sudo_wrong_code_is_refused() {
     require!("sudo");
     let w = World::new("");
     w.install("sudo", "sudo");
-    let talk =
-        w.talk(true, &[pass(USER_PASSWORD), text("000000"), text("000001"), text("000002")], &w.as_user(USER, &["sudo", "-k", "sh", "-c", "echo SMSOTP-42"]));
+    let talk = w.talk(
+        true,
+        &[pass(USER_PASSWORD), text("000000"), text("000001"), text("000002")],
+        &w.as_user(USER, &["sudo", "-k", "sh", "-c", "echo SMSOTP-42"]),
+    );
     assert_eq!(talk.status, 1, "{talk:#?}");
     assert!(!talk.out.contains("\nSMSOTP-42"), "{}", talk.out);
     assert_eq!(talk.prompts(), ["password", "code", "code", "code"]);
@@ -930,7 +979,11 @@ fn su_wrong_code_is_refused() {
     require!("su");
     let w = World::new("");
     w.install("su", "su");
-    let talk = w.talk(true, &[pass(USER_PASSWORD), text("000000"), text("000001"), text("000002")], &w.as_user(OTHER, &["su", USER, "-c", SHELL_COMMAND]));
+    let talk = w.talk(
+        true,
+        &[pass(USER_PASSWORD), text("000000"), text("000001"), text("000002")],
+        &w.as_user(OTHER, &["su", USER, "-c", SHELL_COMMAND]),
+    );
     assert_eq!(talk.status, 1, "{talk:#?}");
     assert!(!talk.logged_in(), "{}", talk.out);
     assert!(talk.out.contains("Wrong code.") && talk.out.contains("Too many wrong codes."), "{}", talk.out);

@@ -22,12 +22,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
-use pam_smsotp::config::keys;
 use pam_smsotp::config::Config;
+use pam_smsotp::config::keys;
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
-const PRESETS: &[&str] =
-    &["twilio", "vonage", "plivo", "clickatell", "bulksms", "messagebird", "sinch", "telnyx", "infobip", "kannel"];
+const PRESETS: &[&str] = &["twilio", "vonage", "plivo", "clickatell", "bulksms", "messagebird", "sinch", "telnyx", "infobip", "kannel"];
 
 // ---------------------------------------------------------------------------
 // helpers
@@ -69,9 +68,7 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 fn have(tool: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
-        .unwrap_or(false)
+    std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file())).unwrap_or(false)
 }
 
 fn is_root() -> bool {
@@ -97,12 +94,7 @@ fn run(cmd: &mut Command) -> Output {
     let shown = format!("{cmd:?}");
     let out = cmd.output().unwrap_or_else(|e| panic!("{shown}: {e}"));
     if !out.status.success() {
-        panic!(
-            "{shown} failed ({}):\n{}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        panic!("{shown} failed ({}):\n{}\n{}", out.status, String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     }
     out
 }
@@ -119,11 +111,9 @@ fn mode(path: &Path) -> u32 {
 fn conf_examples(sub: &str) -> Vec<String> {
     let dir = repo().join("conf").join(sub);
     let mut names: Vec<String> = match fs::read_dir(&dir) {
-        Ok(entries) => entries
-            .filter_map(|e| e.ok())
-            .filter(|e| e.path().is_file())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect(),
+        Ok(entries) => {
+            entries.filter_map(|e| e.ok()).filter(|e| e.path().is_file()).map(|e| e.file_name().to_string_lossy().into_owned()).collect()
+        }
         Err(_) => Vec::new(),
     };
     names.sort();
@@ -137,11 +127,8 @@ fn conf_examples(sub: &str) -> Vec<String> {
 fn release_build() -> &'static Result<(), String> {
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let out = Command::new(env!("CARGO"))
-            .args(["build", "--release", "--quiet"])
-            .current_dir(repo())
-            .output()
-            .map_err(|e| e.to_string())?;
+        let out =
+            Command::new(env!("CARGO")).args(["build", "--release", "--quiet"]).current_dir(repo()).output().map_err(|e| e.to_string())?;
         if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
     })
 }
@@ -252,10 +239,7 @@ fn deb_has_the_files_modes_conffiles_and_dependencies() {
     // control: conffiles, dependencies
     let conffiles = stdout(Command::new("dpkg-deb").arg("-I").arg(&deb).arg("conffiles"));
     let conffiles: BTreeSet<&str> = conffiles.lines().map(str::trim).collect();
-    assert_eq!(
-        conffiles,
-        BTreeSet::from(["/etc/security/pam_smsotp.toml", "/etc/security/pam_smsotp.phones"]),
-    );
+    assert_eq!(conffiles, BTreeSet::from(["/etc/security/pam_smsotp.toml", "/etc/security/pam_smsotp.phones"]),);
     let depends = stdout(Command::new("dpkg-deb").arg("-f").arg(&deb).arg("Depends"));
     for dep in ["libc6 (>=", "libpam0g (>=", "libgcc-s1", "libpam-runtime", "ca-certificates"] {
         assert!(depends.contains(dep), "Depends lacks {dep}: {depends}");
@@ -310,7 +294,8 @@ fn check_pam_auth_update_profile(profile: &str) {
     }
     assert_eq!(fields.get("Default").map(String::as_str), Some("no"), "{profile}");
     assert_eq!(fields.get("Auth-Type").map(String::as_str), Some("Additional"), "{profile}");
-    let auth: Vec<String> = fields["Auth"].lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).filter(|l| !l.is_empty()).collect();
+    let auth: Vec<String> =
+        fields["Auth"].lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).filter(|l| !l.is_empty()).collect();
     assert_eq!(auth, ["requisite pam_smsotp.so"], "{profile}");
     assert!(fields["Priority"].parse::<u32>().is_ok(), "{profile}");
     for k in fields.keys() {
@@ -371,7 +356,13 @@ fn pam_auth_update_keeps_the_profile_off_and_enables_it_after_the_password() {
     assert!(before == after, "the host's PAM configuration changed");
 
     let step = |name: &str| -> Vec<String> {
-        out.split("== ").find(|s| s.starts_with(name)).unwrap_or_else(|| panic!("{out}")).lines().skip(1).map(|l| l.trim().to_string()).collect()
+        out.split("== ")
+            .find(|s| s.starts_with(name))
+            .unwrap_or_else(|| panic!("{out}"))
+            .lines()
+            .skip(1)
+            .map(|l| l.trim().to_string())
+            .collect()
     };
     let installed = step("package");
     assert!(!installed.iter().any(|l| l.contains("pam_smsotp")), "installing must not enable the profile:\n{out}");
@@ -414,7 +405,11 @@ fn dpkg(root: &Path, args: &[&str], deb: Option<&Path>) -> Output {
 
 /// What of the host a package install could touch: it must not change.
 fn host_fingerprint() -> (Option<Vec<u8>>, bool, String) {
-    let status = Command::new("dpkg-query").args(["-W", "-f=${Status}", "pam-smsotp"]).output().map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
+    let status = Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", "pam-smsotp"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
     (fs::read("/etc/pam.d/common-auth").ok(), Path::new("/var/lib/pam_smsotp").exists(), status)
 }
 
@@ -511,11 +506,19 @@ fn deb_is_lintian_clean() {
         return;
     }
     let deb = deb();
-    let out = Command::new("lintian").args(["--info", "--pedantic", "--display-experimental", "--no-tag-display-limit"]).arg(&deb).output().unwrap();
+    let out = Command::new("lintian")
+        .args(["--info", "--pedantic", "--display-experimental", "--no-tag-display-limit"])
+        .arg(&deb)
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     eprintln!("lintian:\n{text}");
     let bad: Vec<&str> = text.lines().filter(|l| l.starts_with("E:") || l.starts_with("W:")).collect();
-    assert!(bad.is_empty(), "lintian errors or warnings (fix them, or override and explain in packaging/deb/lintian-notes.md):\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "lintian errors or warnings (fix them, or override and explain in packaging/deb/lintian-notes.md):\n{}",
+        bad.join("\n")
+    );
     assert!(out.status.success(), "lintian failed: {text}\n{}", String::from_utf8_lossy(&out.stderr));
     let notes = fs::read_to_string(repo().join("packaging/deb/lintian-notes.md")).unwrap();
     let overrides = fs::read_to_string(repo().join("packaging/deb/lintian-overrides")).unwrap();
@@ -596,18 +599,14 @@ fn rpm_has_the_files_modes_and_config_marks_and_installs_in_a_throwaway_root() {
 
     // %config(noreplace) on both files in /etc, and nothing else is config
     let flags = stdout(rpm_cmd().arg("-qp").arg("--qf").arg("[%{FILEFLAGS:fflags} %{FILENAMES}\n]").arg(&rpm));
-    let config: BTreeMap<&str, &str> = flags
-        .lines()
-        .filter_map(|l| l.split_once(' ').map(|(f, p)| (p, f)))
-        .filter(|(_, f)| f.contains('c'))
-        .collect();
-    assert_eq!(
-        config,
-        BTreeMap::from([("/etc/security/pam_smsotp.phones", "cn"), ("/etc/security/pam_smsotp.toml", "cn")]),
-        "{flags}"
-    );
+    let config: BTreeMap<&str, &str> =
+        flags.lines().filter_map(|l| l.split_once(' ').map(|(f, p)| (p, f))).filter(|(_, f)| f.contains('c')).collect();
+    assert_eq!(config, BTreeMap::from([("/etc/security/pam_smsotp.phones", "cn"), ("/etc/security/pam_smsotp.toml", "cn")]), "{flags}");
     let configfiles = stdout(rpm_cmd().arg("-qp").arg("--configfiles").arg(&rpm));
-    assert_eq!(configfiles.lines().collect::<BTreeSet<_>>(), BTreeSet::from(["/etc/security/pam_smsotp.phones", "/etc/security/pam_smsotp.toml"]));
+    assert_eq!(
+        configfiles.lines().collect::<BTreeSet<_>>(),
+        BTreeSet::from(["/etc/security/pam_smsotp.phones", "/etc/security/pam_smsotp.toml"])
+    );
     let requires = stdout(rpm_cmd().arg("-qp").arg("--requires").arg(&rpm));
     for r in ["pam", "ca-certificates", "libpam.so.0()(64bit)", "libc.so.6()(64bit)"] {
         assert!(requires.lines().any(|l| l.trim() == r), "Requires lacks {r}: {requires}");
@@ -800,7 +799,11 @@ fn conf_keys(text: &str) -> BTreeSet<String> {
             flush(&section, &mut entry, &mut out);
             section = name.trim().to_string();
             array = true;
-        } else if let Some(name) = line.strip_prefix('[').and_then(|l| l.split(']').next()).filter(|n| n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !n.is_empty()) {
+        } else if let Some(name) = line
+            .strip_prefix('[')
+            .and_then(|l| l.split(']').next())
+            .filter(|n| n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !n.is_empty())
+        {
             flush(&section, &mut entry, &mut out);
             section = name.to_string();
             array = false;
@@ -829,7 +832,8 @@ fn every_config_key_is_in_the_annotated_config_and_every_key_there_exists() {
     let text = fs::read_to_string(repo().join("conf/pam_smsotp.toml")).unwrap();
     let written = conf_keys(&text);
     // every `key = ...` line in the file, commented out or not, is a real key where it stands
-    let unknown: Vec<_> = written.iter().filter(|k| !keys.contains(*k) && !keys::FREE_FORM.iter().any(|f| k.starts_with(&format!("{f}.")))).collect();
+    let unknown: Vec<_> =
+        written.iter().filter(|k| !keys.contains(*k) && !keys::FREE_FORM.iter().any(|f| k.starts_with(&format!("{f}.")))).collect();
     assert!(unknown.is_empty(), "conf/pam_smsotp.toml shows keys the parser rejects there: {unknown:#?}");
     // every key the parser accepts is shown: as a `key = ...` line where it
     // belongs, or, for the provider presets and the auth variants, which the
@@ -908,7 +912,13 @@ fn cli() -> Cli {
 
 /// Plain text of troff source: escapes that matter here undone.
 fn untroff(s: &str) -> String {
-    s.replace("\\-", "-").replace("\\(dq", "\"").replace("\\fB", "").replace("\\fI", "").replace("\\fR", "").replace("\\fP", "").replace("\\c", "")
+    s.replace("\\-", "-")
+        .replace("\\(dq", "\"")
+        .replace("\\fB", "")
+        .replace("\\fI", "")
+        .replace("\\fR", "")
+        .replace("\\fP", "")
+        .replace("\\c", "")
 }
 
 /// The page's sections (.SH) and, within COMMANDS, subsections (.SS).

@@ -5,11 +5,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::gateway::{closed_port, Gateway, Mode};
+use common::gateway::{Gateway, Mode, closed_port};
 use common::*;
 
 fn http_connector(name: &str, url: &str, extra: &str) -> String {
-    format!("[[connector]]\nname = \"{name}\"\ntype = \"http\"\nurl = \"{url}\"\nto_param = \"to\"\nbody_param = \"text\"\ntimeout = 3\n{extra}\n")
+    format!(
+        "[[connector]]\nname = \"{name}\"\ntype = \"http\"\nurl = \"{url}\"\nto_param = \"to\"\nbody_param = \"text\"\ntimeout = 3\n{extra}\n"
+    )
 }
 
 fn codes_of(texts: &[String]) -> Vec<String> {
@@ -141,7 +143,8 @@ fn failover_to_the_second_connector() {
     require_pam_env!();
     let bad = Gateway::start(Mode::text(503, "busy"));
     let good = Gateway::start(Mode::json(201, r#"{"sid":"SM123"}"#));
-    let connectors = http_connector("first", &bad.url("/send"), "") + &http_connector("second", &good.url("/send"), "message_id = \"/sid\"");
+    let connectors =
+        http_connector("first", &bad.url("/send"), "") + &http_connector("second", &good.url("/send"), "message_id = \"/sid\"");
     let s = Setup::with_connectors(&connectors, false);
     let out = s.login_as(USER, Stack::Probe, &[Reply::Code], &[], |_| good.texts());
     assert_eq!(out.rc, PAM_SUCCESS, "{out:?}");
@@ -214,7 +217,10 @@ fn tls_gateway_trusted_through_ca_file() {
 fn no_thread_is_started_even_when_a_send_times_out() {
     require_pam_env!();
     let hang = Gateway::start(Mode::Hang);
-    let s = Setup::with_connectors(&format!("[limits]\nlogin_budget = 2\n{}", http_connector("slow", &format!("http://localhost:{}/send", hang.port), "")), false);
+    let s = Setup::with_connectors(
+        &format!("[limits]\nlogin_budget = 2\n{}", http_connector("slow", &format!("http://localhost:{}/send", hang.port), "")),
+        false,
+    );
     let out = s.login(Stack::Probe, &[Reply::Code]);
     assert_eq!(out.rc, PAM_AUTHINFO_UNAVAIL, "{out:?}");
     assert_eq!(out.threads, 1, "a resolver or timeout thread was left running");
@@ -235,7 +241,15 @@ fn no_thread_is_ever_created_during_an_https_send() {
     let url = format!("https://localhost:{}/send", tls.port);
     s.rewrite_config(&(s.config_text() + &http_connector("tls", &url, &format!("ca_file = \"{}\"", ca.display()))));
     let trace = s.path("clone.trace");
-    s.prefix = vec!["/usr/bin/strace".into(), "-f".into(), "-qq".into(), "-e".into(), "trace=clone,clone3,fork,vfork".into(), "-o".into(), trace.display().to_string()];
+    s.prefix = vec![
+        "/usr/bin/strace".into(),
+        "-f".into(),
+        "-qq".into(),
+        "-e".into(),
+        "trace=clone,clone3,fork,vfork".into(),
+        "-o".into(),
+        trace.display().to_string(),
+    ];
     let out = s.login_as(USER, Stack::Probe, &[Reply::Code], &[], |_| tls.texts());
     assert_eq!(out.rc, PAM_SUCCESS, "{out:?}");
     let calls = std::fs::read_to_string(&trace).unwrap();
@@ -309,7 +323,8 @@ fn unsafe_secret_file_is_a_service_error() {
     let token = s.path("token");
     std::fs::write(&token, "tok\n").unwrap();
     std::fs::set_permissions(&token, std::os::unix::fs::PermissionsExt::from_mode(0o646)).unwrap();
-    let text = s.config_text() + &http_connector("gw", "http://127.0.0.1:9/", &format!("auth = {{ type = \"bearer\", token_file = \"{}\" }}", token.display()));
+    let text = s.config_text()
+        + &http_connector("gw", "http://127.0.0.1:9/", &format!("auth = {{ type = \"bearer\", token_file = \"{}\" }}", token.display()));
     s.rewrite_config(&text);
     let out = s.login(Stack::Probe, &[Reply::Code]);
     assert_eq!(out.rc, PAM_SERVICE_ERR, "{out:?}");
@@ -365,7 +380,8 @@ fn skip_and_only_groups_use_real_group_membership() {
 #[test]
 fn nothing_secret_reaches_the_log_or_the_user() {
     require_pam_env!();
-    let gw = Gateway::start(Mode::json(400, &format!(r#"{{"code":21211,"message":"The 'To' number {PHONE} is not valid. Echo: %TEXT%"}}"#)));
+    let gw =
+        Gateway::start(Mode::json(400, &format!(r#"{{"code":21211,"message":"The 'To' number {PHONE} is not valid. Echo: %TEXT%"}}"#)));
     let good = Gateway::start(Mode::json(201, r#"{"sid":"SM1"}"#));
     let s = Setup::with_connectors(
         &(http_connector("bad", &gw.url("/send"), "auth = { type = \"bearer\", token = \"TOPSECRET-TOKEN\" }")

@@ -65,14 +65,24 @@ fn twilio_fake() -> Gateway {
             return e;
         }
         if r.field("To").as_deref() != Some(TO) {
-            return (400, "application/json", format!(r#"{{"code":21211,"message":"The 'To' number {} is not a valid phone number.","more_info":"https://www.twilio.com/docs/errors/21211","status":400}}"#, r.field("To").unwrap_or_default()));
+            return (
+                400,
+                "application/json",
+                format!(
+                    r#"{{"code":21211,"message":"The 'To' number {} is not a valid phone number.","more_info":"https://www.twilio.com/docs/errors/21211","status":400}}"#,
+                    r.field("To").unwrap_or_default()
+                ),
+            );
         }
         (201, "application/json", r#"{"sid":"SM0123456789abcdef","status":"queued","num_segments":"1"}"#.into())
     }))
 }
 
 fn twilio_config(gw: &Gateway, token: &str) -> String {
-    format!("[[connector]]\ntype = \"twilio\"\nbase_url = \"{}\"\naccount_sid = \"AC123\"\nauth_token = \"{token}\"\nfrom = \"+15550001111\"\n", gw.url(""))
+    format!(
+        "[[connector]]\ntype = \"twilio\"\nbase_url = \"{}\"\naccount_sid = \"AC123\"\nauth_token = \"{token}\"\nfrom = \"+15550001111\"\n",
+        gw.url("")
+    )
 }
 
 #[test]
@@ -87,7 +97,12 @@ fn twilio_sends_the_documented_request() {
 
 #[test]
 fn twilio_error_json_is_logged_without_the_number() {
-    let gw = Gateway::start(Mode::json(400, &format!(r#"{{"code":21211,"message":"The 'To' number {TO} is not a valid phone number.","more_info":"https://www.twilio.com/docs/errors/21211","status":400}}"#)));
+    let gw = Gateway::start(Mode::json(
+        400,
+        &format!(
+            r#"{{"code":21211,"message":"The 'To' number {TO} is not a valid phone number.","more_info":"https://www.twilio.com/docs/errors/21211","status":400}}"#
+        ),
+    ));
     let e = send(&twilio_config(&gw, "tok3n"), TEXT).unwrap_err().to_string();
     assert!(e.contains("HTTP status 400: 21211 The 'To' number [redacted] is not a valid phone number."), "{e}");
     assert!(!e.contains("5551234567"), "{e}");
@@ -112,14 +127,22 @@ fn vonage_fake() -> Gateway {
         }
         let unicode = !r.field("text").unwrap_or_default().is_ascii();
         if unicode && r.field("type").as_deref() != Some("unicode") {
-            return (200, "application/json", r#"{"message-count":"1","messages":[{"status":"3","error-text":"Invalid Message: non-GSM text without type=unicode"}]}"#.into());
+            return (
+                200,
+                "application/json",
+                r#"{"message-count":"1","messages":[{"status":"3","error-text":"Invalid Message: non-GSM text without type=unicode"}]}"#
+                    .into(),
+            );
         }
         (200, "application/json", r#"{"message-count":"1","messages":[{"to":"15551234567","message-id":"0A0000000123ABCD1","status":"0","remaining-balance":"3.14159265","message-price":"0.03330000","network":"12345"}]}"#.into())
     }))
 }
 
 fn vonage_config(gw: &Gateway, secret: &str) -> String {
-    format!("[[connector]]\ntype = \"vonage\"\nbase_url = \"{}\"\napi_key = \"key1\"\napi_secret = \"{secret}\"\nfrom = \"ACME\"\n", gw.url(""))
+    format!(
+        "[[connector]]\ntype = \"vonage\"\nbase_url = \"{}\"\napi_key = \"key1\"\napi_secret = \"{secret}\"\nfrom = \"ACME\"\n",
+        gw.url("")
+    )
 }
 
 #[test]
@@ -151,14 +174,21 @@ fn plivo_sends_json_with_basic_auth_to_the_trailing_slash_path() {
             (r.header("authorization") == Some(basic("MA42", "ptoken").as_str()), "auth"),
             (json_ct(r), "content type"),
             (j["src"] == "+15550001111", "src"),
-            (j["dst"] == &TO[1..], "dst without +"),
+            (j["dst"] == TO[1..], "dst without +"),
             (j["text"] == TEXT, "text"),
         ]) {
             return (401, "application/json", r#"{"api_id":"d1","error":"authentication failed"}"#.into()).min(e);
         }
-        (202, "application/json", r#"{"api_id":"db342550","message":"message(s) queued","message_uuid":["db3ce55a-7f1d-11e1-8ea7-1231380bc196"]}"#.into())
+        (
+            202,
+            "application/json",
+            r#"{"api_id":"db342550","message":"message(s) queued","message_uuid":["db3ce55a-7f1d-11e1-8ea7-1231380bc196"]}"#.into(),
+        )
     }));
-    let toml = format!("[[connector]]\ntype = \"plivo\"\nbase_url = \"{}\"\nauth_id = \"MA42\"\nauth_token = \"ptoken\"\nfrom = \"+15550001111\"\n", gw.url(""));
+    let toml = format!(
+        "[[connector]]\ntype = \"plivo\"\nbase_url = \"{}\"\nauth_id = \"MA42\"\nauth_token = \"ptoken\"\nfrom = \"+15550001111\"\n",
+        gw.url("")
+    );
     let d = send(&toml, TEXT).unwrap();
     assert_eq!(d.message_id.as_deref(), Some("db3ce55a-7f1d-11e1-8ea7-1231380bc196"));
     let e = send(&toml.replace("ptoken", "bad"), TEXT).unwrap_err().to_string();
@@ -175,13 +205,17 @@ fn clickatell_needs_every_message_accepted() {
             (r.method == "POST" && r.path() == "/v1/message", "path"),
             (json_ct(r), "content type"),
             (j["messages"][0]["channel"] == "sms", "channel"),
-            (j["messages"][0]["to"] == &TO[1..], "to without +"),
+            (j["messages"][0]["to"] == TO[1..], "to without +"),
             (j["messages"][0]["content"] == TEXT, "content"),
         ]) {
             return e;
         }
         if r.header("authorization") != Some("ck-api-key") {
-            return (401, "application/json", r#"{"messages":[],"error":{"code":"1","description":"Invalid or missing integration API Key","documentation":"x"}}"#.into());
+            return (
+                401,
+                "application/json",
+                r#"{"messages":[],"error":{"code":"1","description":"Invalid or missing integration API Key","documentation":"x"}}"#.into(),
+            );
         }
         (202, "application/json", r#"{"messages":[{"apiMessageId":"1d1aa5bd2f1c4f3b9d0b","accepted":true,"to":"15551234567","channel":"sms","error":null}],"error":null}"#.into())
     }));
@@ -214,7 +248,8 @@ fn bulksms_asks_for_auto_unicode() {
         }
         (201, "application/json", r#"[{"id":"1073741824","type":"SENT","from":"","to":"+15551234567","body":"x","encoding":"TEXT","status":{"id":"ACCEPTED.null","type":"ACCEPTED"}}]"#.into())
     }));
-    let toml = format!("[[connector]]\ntype = \"bulksms\"\nbase_url = \"{}\"\nusername = \"bulkuser\"\npassword = \"bulkpass\"\n", gw.url(""));
+    let toml =
+        format!("[[connector]]\ntype = \"bulksms\"\nbase_url = \"{}\"\nusername = \"bulkuser\"\npassword = \"bulkpass\"\n", gw.url(""));
     assert_eq!(send(&toml, UNICODE).unwrap().message_id.as_deref(), Some("1073741824"));
     assert_eq!(gw.requests()[0].json()["body"], UNICODE);
     let e = send(&toml.replace("bulkpass", "x"), TEXT).unwrap_err().to_string();
@@ -228,12 +263,16 @@ fn messagebird_uses_accesskey_and_recipients() {
     let gw = Gateway::start(Mode::handler(|r| {
         let j = r.json();
         if r.header("authorization") != Some("AccessKey live_key") {
-            return (401, "application/json", r#"{"errors":[{"code":2,"description":"Request not allowed (incorrect access_key)","parameter":null}]}"#.into());
+            return (
+                401,
+                "application/json",
+                r#"{"errors":[{"code":2,"description":"Request not allowed (incorrect access_key)","parameter":null}]}"#.into(),
+            );
         }
         if let Err(e) = check(&[
             (r.method == "POST" && r.path() == "/messages", "path"),
             (json_ct(r), "content type"),
-            (j["recipients"][0] == &TO[1..], "recipients without +"),
+            (j["recipients"][0] == TO[1..], "recipients without +"),
             (j["originator"] == "ACME", "originator"),
             (j["body"].is_string(), "body"),
         ]) {
@@ -241,11 +280,16 @@ fn messagebird_uses_accesskey_and_recipients() {
         }
         let expected = if j["body"].as_str().unwrap_or("").is_ascii() { "plain" } else { "unicode" };
         if j["datacoding"] != expected {
-            return (422, "application/json", r#"{"errors":[{"code":9,"description":"wrong datacoding","parameter":"datacoding"}]}"#.into());
+            return (
+                422,
+                "application/json",
+                r#"{"errors":[{"code":9,"description":"wrong datacoding","parameter":"datacoding"}]}"#.into(),
+            );
         }
         (201, "application/json", r#"{"id":"e8077d803532c0b5937c639b60216938","href":"https://rest.messagebird.com/messages/e8077d80","direction":"mt","type":"sms","originator":"ACME"}"#.into())
     }));
-    let toml = format!("[[connector]]\ntype = \"messagebird\"\nbase_url = \"{}\"\naccess_key = \"live_key\"\nfrom = \"ACME\"\n", gw.url(""));
+    let toml =
+        format!("[[connector]]\ntype = \"messagebird\"\nbase_url = \"{}\"\naccess_key = \"live_key\"\nfrom = \"ACME\"\n", gw.url(""));
     assert_eq!(send(&toml, TEXT).unwrap().message_id.as_deref(), Some("e8077d803532c0b5937c639b60216938"));
     send(&toml, UNICODE).unwrap();
     let e = send(&toml.replace("live_key", "x"), TEXT).unwrap_err().to_string();
@@ -270,9 +314,17 @@ fn sinch_posts_a_batch_with_bearer_auth() {
         ]) {
             return e;
         }
-        (201, "application/json", r#"{"id":"01FC66621XXXXX119Z8PMV1QPQ","to":["15551234567"],"from":"15550001111","canceled":false,"body":"x","type":"mt_text"}"#.into())
+        (
+            201,
+            "application/json",
+            r#"{"id":"01FC66621XXXXX119Z8PMV1QPQ","to":["15551234567"],"from":"15550001111","canceled":false,"body":"x","type":"mt_text"}"#
+                .into(),
+        )
     }));
-    let toml = format!("[[connector]]\ntype = \"sinch\"\nbase_url = \"{}\"\nservice_plan_id = \"plan7\"\napi_token = \"sinch-token\"\nfrom = \"+15550001111\"\n", gw.url(""));
+    let toml = format!(
+        "[[connector]]\ntype = \"sinch\"\nbase_url = \"{}\"\nservice_plan_id = \"plan7\"\napi_token = \"sinch-token\"\nfrom = \"+15550001111\"\n",
+        gw.url("")
+    );
     assert_eq!(send(&toml, TEXT).unwrap().message_id.as_deref(), Some("01FC66621XXXXX119Z8PMV1QPQ"));
     let e = send(&toml.replace("sinch-token", "x"), TEXT).unwrap_err().to_string();
     assert!(e.contains("401: unauthorized: Unauthorized"), "{e}");
@@ -285,7 +337,11 @@ fn telnyx_posts_v2_messages() {
     let gw = Gateway::start(Mode::handler(|r| {
         let j = r.json();
         if r.header("authorization") != Some("Bearer KEYtelnyx") {
-            return (401, "application/json", r#"{"errors":[{"code":"10009","title":"Authentication failed","detail":"The API key looks malformed."}]}"#.into());
+            return (
+                401,
+                "application/json",
+                r#"{"errors":[{"code":"10009","title":"Authentication failed","detail":"The API key looks malformed."}]}"#.into(),
+            );
         }
         if let Err(e) = check(&[
             (r.method == "POST" && r.path() == "/v2/messages", "path"),
@@ -296,9 +352,14 @@ fn telnyx_posts_v2_messages() {
         ]) {
             return e;
         }
-        (200, "application/json", r#"{"data":{"id":"b0c7e8cb-6227-4c74-9f32-c7f80c30934b","record_type":"message","direction":"outbound","type":"SMS"}}"#.into())
+        (
+            200,
+            "application/json",
+            r#"{"data":{"id":"b0c7e8cb-6227-4c74-9f32-c7f80c30934b","record_type":"message","direction":"outbound","type":"SMS"}}"#.into(),
+        )
     }));
-    let toml = format!("[[connector]]\ntype = \"telnyx\"\nbase_url = \"{}\"\napi_key = \"KEYtelnyx\"\nfrom = \"+15550001111\"\n", gw.url(""));
+    let toml =
+        format!("[[connector]]\ntype = \"telnyx\"\nbase_url = \"{}\"\napi_key = \"KEYtelnyx\"\nfrom = \"+15550001111\"\n", gw.url(""));
     assert_eq!(send(&toml, TEXT).unwrap().message_id.as_deref(), Some("b0c7e8cb-6227-4c74-9f32-c7f80c30934b"));
     let e = send(&toml.replace("KEYtelnyx", "x"), TEXT).unwrap_err().to_string();
     assert!(e.contains("The API key looks malformed."), "{e}");
@@ -311,12 +372,16 @@ fn infobip_uses_app_auth_and_destinations() {
     let gw = Gateway::start(Mode::handler(|r| {
         let j = r.json();
         if r.header("authorization") != Some("App ib-key") {
-            return (401, "application/json", r#"{"requestError":{"serviceException":{"messageId":"UNAUTHORIZED","text":"Invalid login details"}}}"#.into());
+            return (
+                401,
+                "application/json",
+                r#"{"requestError":{"serviceException":{"messageId":"UNAUTHORIZED","text":"Invalid login details"}}}"#.into(),
+            );
         }
         if let Err(e) = check(&[
             (r.method == "POST" && r.path() == "/sms/2/text/advanced", "path"),
             (json_ct(r), "content type"),
-            (j["messages"][0]["destinations"][0]["to"] == &TO[1..], "to without +"),
+            (j["messages"][0]["destinations"][0]["to"] == TO[1..], "to without +"),
             (j["messages"][0]["text"] == TEXT, "text"),
             (j["messages"][0]["from"] == "ACME", "from"),
         ]) {
@@ -353,7 +418,10 @@ fn kannel_sendsms_query_and_answers() {
         }
         (202, "text/html", "0: Accepted for delivery".into())
     }));
-    let toml = format!("[[connector]]\ntype = \"kannel\"\nbase_url = \"{}\"\nusername = \"pam\"\npassword = \"kpass\"\nfrom = \"12345\"\n", gw.url(""));
+    let toml = format!(
+        "[[connector]]\ntype = \"kannel\"\nbase_url = \"{}\"\nusername = \"pam\"\npassword = \"kpass\"\nfrom = \"12345\"\n",
+        gw.url("")
+    );
     let d = send(&toml, TEXT).unwrap();
     assert_eq!(d.answer, "HTTP 202: 0: Accepted for delivery");
     assert_eq!(gw.requests()[0].query("text").as_deref(), Some(TEXT));
@@ -374,7 +442,9 @@ fn kannel_sendsms_query_and_answers() {
 #[test]
 fn kannel_errors_do_not_show_the_url() {
     let port = common::gateway::closed_port();
-    let toml = format!("[[connector]]\ntype = \"kannel\"\nbase_url = \"http://127.0.0.1:{port}\"\nusername = \"pam\"\npassword = \"kpass-secret\"\n");
+    let toml = format!(
+        "[[connector]]\ntype = \"kannel\"\nbase_url = \"http://127.0.0.1:{port}\"\nusername = \"pam\"\npassword = \"kpass-secret\"\n"
+    );
     let e = send(&toml, TEXT).unwrap_err().to_string();
     assert!(!e.contains("kpass-secret") && !e.contains("5551234567"), "{e}");
 }

@@ -33,7 +33,9 @@ fn state_json(s: &Setup, user: &str) -> serde_json::Value {
 #[test]
 fn lockout_persists_across_processes_and_lifts_after_the_duration() {
     require_pam_env!();
-    let s = Setup::new("[otp]\nmax_attempts = 1\n[limits]\nlockout_failures = 3\nlockout_window = 600\nlockout_duration = 3\nresend_cooldown = 0\nmax_sends_per_hour = 100\n");
+    let s = Setup::new(
+        "[otp]\nmax_attempts = 1\n[limits]\nlockout_failures = 3\nlockout_window = 600\nlockout_duration = 3\nresend_cooldown = 0\nmax_sends_per_hour = 100\n",
+    );
     for _ in 0..2 {
         assert_eq!(s.login(Stack::Probe, &[text("000000")]).rc, PAM_MAXTRIES);
     }
@@ -127,7 +129,10 @@ fn backup_only_after_a_gateway_outage() {
     require_pam_env!();
     let gw = Gateway::start(Mode::text(503, "down"));
     let s = Setup::with_connectors(
-        &format!("[policy]\non_send_failure = \"backup_only\"\n[[connector]]\nname = \"gw\"\ntype = \"http\"\nurl = \"{}\"\nto_param = \"to\"\nbody_param = \"text\"\n", gw.url("/send")),
+        &format!(
+            "[policy]\non_send_failure = \"backup_only\"\n[[connector]]\nname = \"gw\"\ntype = \"http\"\nurl = \"{}\"\nto_param = \"to\"\nbody_param = \"text\"\n",
+            gw.url("/send")
+        ),
         false,
     );
     let codes = backup_codes(&s, USER, 1);

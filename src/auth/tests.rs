@@ -220,7 +220,15 @@ impl Case {
         let outcome = authenticate(
             &self.config,
             &self.login,
-            Deps { prompter: &mut prompter, directories: &dirs, sender: &sender, store: &mut store, clock: &clock, accounts: &accounts, log: &log },
+            Deps {
+                prompter: &mut prompter,
+                directories: &dirs,
+                sender: &sender,
+                store: &mut store,
+                clock: &clock,
+                accounts: &accounts,
+                log: &log,
+            },
         );
         Result_ { outcome, shared, store, log }
     }

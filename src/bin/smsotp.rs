@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use pam_smsotp::auth::{Directory, Sms};
-use pam_smsotp::config::{Config, DirectoryConfig, DEFAULT_CONFIG_PATH};
+use pam_smsotp::config::{Config, DEFAULT_CONFIG_PATH, DirectoryConfig};
 use pam_smsotp::connector::Chain;
 use pam_smsotp::log::{Log, StderrLog};
 use pam_smsotp::message::{self, Encoding};
@@ -46,17 +46,11 @@ enum Command {
         connector: Option<String>,
     },
     /// Show where a user's number comes from, masked.
-    Lookup {
-        user: String,
-    },
+    Lookup { user: String },
     /// Show a user's failures, lock, recent sends and backup codes left.
-    Status {
-        user: String,
-    },
+    Status { user: String },
     /// Lift a user's lockout and forget the counted failures.
-    Unlock {
-        user: String,
-    },
+    Unlock { user: String },
     /// Make, count or revoke a user's single-use backup codes.
     #[command(subcommand)]
     BackupCodes(BackupCodes),
@@ -105,7 +99,7 @@ mod state {
     use std::time::{SystemTime, UNIX_EPOCH};
 
     use pam_smsotp::config::Config;
-    use pam_smsotp::state::{backup, FileStore, StoreError, UserState};
+    use pam_smsotp::state::{FileStore, StoreError, UserState, backup};
 
     fn store(config: &Config) -> Option<FileStore> {
         match FileStore::open(config) {
@@ -228,8 +222,13 @@ fn check(path: &std::path::Path, config: &Config) -> bool {
     let sample = sample_message(config);
     let cost = message::sms_cost(&sample);
     println!("# message: \"{}\"", sample.replace('\n', "\\n"));
-    println!("# message: {} encoding, {} {}, {} SMS part(s)", cost.encoding, cost.units,
-        if cost.encoding == Encoding::Gsm7 { "septets" } else { "UTF-16 units" }, cost.parts);
+    println!(
+        "# message: {} encoding, {} {}, {} SMS part(s)",
+        cost.encoding,
+        cost.units,
+        if cost.encoding == Encoding::Gsm7 { "septets" } else { "UTF-16 units" },
+        cost.parts
+    );
     if let Some(c) = cost.first_non_gsm {
         println!("warning: {c:?} is not in the GSM-7 alphabet, so the message goes as UCS-2 (70 characters per SMS)");
     }
@@ -251,10 +250,15 @@ fn check(path: &std::path::Path, config: &Config) -> bool {
             DirectoryConfig::Ldif(l) => match pam_smsotp::config::read_secure_file(&l.path) {
                 Ok(text) => {
                     let (mut entries, mut bad) = (0, 0);
-                    pam_smsotp::directory::read_entries(&text, &[], |_| entries += 1, |line, why| {
-                        bad += 1;
-                        println!("warning: directory[{i}] {} line {line}: {why}", l.path.display());
-                    });
+                    pam_smsotp::directory::read_entries(
+                        &text,
+                        &[],
+                        |_| entries += 1,
+                        |line, why| {
+                            bad += 1;
+                            println!("warning: directory[{i}] {} line {line}: {why}", l.path.display());
+                        },
+                    );
                     println!("# directory[{i}] ldif {}: {entries} entries, {bad} malformed", l.path.display());
                 }
                 Err(e) => {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::directories::absolute;
-use super::{range, read_secret, ConfigError, Invalid, Secret};
+use super::{ConfigError, Invalid, Secret, range, read_secret};
 
 fn default_timeout() -> u64 {
     10
@@ -14,6 +14,8 @@ fn default_timeout() -> u64 {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+// A handful of these live for one login; boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum ConnectorConfig {
     Http(HttpConfig),
     Spool(SpoolConfig),
@@ -300,10 +302,10 @@ impl ConnectorConfig {
 
     pub(super) fn validate(&self, key: &str) -> Result<(), Invalid> {
         let k = |s: &str| format!("{key}.{s}");
-        if let Some(n) = self.name() {
-            if n.is_empty() || n.len() > 64 || n.chars().any(|c| c.is_control()) {
-                return Err(Invalid::new(k("name"), "must be 1-64 printable characters"));
-            }
+        if let Some(n) = self.name()
+            && (n.is_empty() || n.len() > 64 || n.chars().any(|c| c.is_control()))
+        {
+            return Err(Invalid::new(k("name"), "must be 1-64 printable characters"));
         }
         with_preset!(self, c => c.validate_secrets(key)?, _ => ());
         if let Some(common) = self.preset_common() {
@@ -335,21 +337,15 @@ impl ConnectorConfig {
                 }
                 Ok(())
             }
-            ConnectorConfig::Vonage(c) => {
-                required(&k("from"), &c.from)
-            }
-            ConnectorConfig::Plivo(c) => {
-                required(&k("from"), &c.from)
-            }
+            ConnectorConfig::Vonage(c) => required(&k("from"), &c.from),
+            ConnectorConfig::Plivo(c) => required(&k("from"), &c.from),
             ConnectorConfig::Clickatell(_) | ConnectorConfig::BulkSms(_) => Ok(()),
-            ConnectorConfig::MessageBird(c) => {
-                required(&k("from"), &c.from)
-            }
+            ConnectorConfig::MessageBird(c) => required(&k("from"), &c.from),
             ConnectorConfig::Sinch(c) => {
-                if let Some(r) = &c.region {
-                    if !["us", "eu", "au", "br", "ca"].contains(&r.as_str()) {
-                        return Err(Invalid::new(k("region"), "one of us, eu, au, br, ca"));
-                    }
+                if let Some(r) = &c.region
+                    && !["us", "eu", "au", "br", "ca"].contains(&r.as_str())
+                {
+                    return Err(Invalid::new(k("region"), "one of us, eu, au, br, ca"));
                 }
                 required(&k("from"), &c.from)
             }
@@ -359,12 +355,8 @@ impl ConnectorConfig {
                 }
                 Ok(())
             }
-            ConnectorConfig::Infobip(c) => {
-                required(&k("base_url"), &c.base_url)
-            }
-            ConnectorConfig::Kannel(c) => {
-                required(&k("base_url"), &c.base_url)
-            }
+            ConnectorConfig::Infobip(c) => required(&k("base_url"), &c.base_url),
+            ConnectorConfig::Kannel(c) => required(&k("base_url"), &c.base_url),
         }
     }
 

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::{read_secret, range, ConfigError, Invalid, Secret};
+use super::{ConfigError, Invalid, Secret, range, read_secret};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -117,10 +117,10 @@ impl DirectoryConfig {
     }
 
     pub(super) fn load_secrets(&mut self) -> Result<(), ConfigError> {
-        if let DirectoryConfig::Ldap(l) = self {
-            if let Some(path) = &l.bind_password_file {
-                l.bind_password = Some(read_secret(path)?);
-            }
+        if let DirectoryConfig::Ldap(l) = self
+            && let Some(path) = &l.bind_password_file
+        {
+            l.bind_password = Some(read_secret(path)?);
         }
         Ok(())
     }

@@ -54,10 +54,7 @@ pub fn check_secure_file(path: &Path, file: &File) -> Result<(), ConfigError> {
         return Err(insecure_file(path, &format!("owned by uid {}, not root", meta.uid())));
     }
     if meta.mode() & 0o022 != 0 {
-        return Err(insecure_file(
-            path,
-            &format!("mode {:04o} lets group or others write it", meta.mode() & 0o7777),
-        ));
+        return Err(insecure_file(path, &format!("mode {:04o} lets group or others write it", meta.mode() & 0o7777)));
     }
     if meta.len() > MAX_FILE_BYTES {
         return Err(insecure_file(path, "larger than 64 MiB"));

@@ -28,10 +28,7 @@ pub const TAGGED_ARRAYS: &[&str] = &["directory", "connector"];
 
 /// A key inside a typed array entry that holds a table of its own:
 /// (array, entry type, key, tagged by `type`).
-pub const NESTED: &[(&str, &str, &str, bool)] = &[
-    ("connector", "http", "auth", true),
-    ("connector", "http", "success_json", false),
-];
+pub const NESTED: &[(&str, &str, &str, bool)] = &[("connector", "http", "auth", true), ("connector", "http", "success_json", false)];
 
 /// Keys whose value is a table of free-form names (no fixed keys inside).
 pub const FREE_FORM: &[&str] = &["connector.http.params", "connector.http.headers"];

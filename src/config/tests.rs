@@ -21,8 +21,8 @@ fn empty_file_gives_the_documented_defaults() {
     assert_eq!(c.limits.lockout_duration, 900);
     assert_eq!(c.state.dir, PathBuf::from("/var/lib/pam_smsotp"));
     assert!(c.backup_codes.enabled);
-    assert!(matches!(&c.directories[..], [DirectoryConfig::File(f)] if f.path == PathBuf::from(DEFAULT_PHONE_MAP)));
-    assert!(matches!(&c.connectors[..], [ConnectorConfig::Spool(s)] if s.path == PathBuf::from(DEFAULT_SPOOL_PATH)));
+    assert!(matches!(&c.directories[..], [DirectoryConfig::File(f)] if f.path == Path::new(DEFAULT_PHONE_MAP)));
+    assert!(matches!(&c.connectors[..], [ConnectorConfig::Spool(s)] if s.path == Path::new(DEFAULT_SPOOL_PATH)));
 }
 
 /// Every section and key of DESIGN.md's example parses.
@@ -205,7 +205,9 @@ fn unknown_keys_are_rejected_with_line_and_key() {
     assert!(e.contains("otpp"), "{e}");
     let e = error_of("[[connector]]\ntype = \"spool\"\npath = \"/x\"\ncolour = 1\n");
     assert!(e.contains("colour"), "{e}");
-    let e = error_of("[[connector]]\ntype = \"http\"\nurl = \"https://x\"\nto_param = \"t\"\nbody_param = \"b\"\nauth = { type = \"none\", anything = 1 }\n");
+    let e = error_of(
+        "[[connector]]\ntype = \"http\"\nurl = \"https://x\"\nto_param = \"t\"\nbody_param = \"b\"\nauth = { type = \"none\", anything = 1 }\n",
+    );
     assert!(e.contains("anything"), "{e}");
     let e = error_of("[[connector]]\ntype = \"carrier-pigeon\"\n");
     assert!(e.contains("carrier-pigeon"), "{e}");
@@ -240,15 +242,30 @@ fn values_are_range_checked() {
         ("[[directory]]\ntype = \"ldap\"\nurl = \"ldap://x\"\nbase_dn = \"dc=x\"\nfilter = \"(uid=bob)\"\n", "directory[0].filter"),
         ("[[connector]]\ntype = \"http\"\nurl = \"ftp://x\"\nto_param = \"t\"\nbody_param = \"b\"\n", "connector[0].url"),
         ("[[connector]]\ntype = \"http\"\nurl = \"https://x\"\nbody_param = \"b\"\n", "connector[0].to_param"),
-        ("[[connector]]\ntype = \"http\"\nurl = \"https://x\"\nto_param = \"t\"\nbody_param = \"b\"\ntimeout = 0\n", "connector[0].timeout"),
+        (
+            "[[connector]]\ntype = \"http\"\nurl = \"https://x\"\nto_param = \"t\"\nbody_param = \"b\"\ntimeout = 0\n",
+            "connector[0].timeout",
+        ),
         ("[[connector]]\ntype = \"http\"\nurl = \"https://x\"\nbody_template = \"{{to}}\"\n", "connector[0].body_template"),
-        ("[[connector]]\ntype = \"http\"\nurl = \"https://x\"\nto_param = \"t\"\nbody_param = \"b\"\nsuccess_regex = \"(\"\n", "connector[0].success_regex"),
-        ("[[connector]]\ntype = \"http\"\nurl = \"https://x\"\nto_param = \"t\"\nbody_param = \"b\"\nauth = { type = \"bearer\" }\n", "connector[0].auth.token"),
+        (
+            "[[connector]]\ntype = \"http\"\nurl = \"https://x\"\nto_param = \"t\"\nbody_param = \"b\"\nsuccess_regex = \"(\"\n",
+            "connector[0].success_regex",
+        ),
+        (
+            "[[connector]]\ntype = \"http\"\nurl = \"https://x\"\nto_param = \"t\"\nbody_param = \"b\"\nauth = { type = \"bearer\" }\n",
+            "connector[0].auth.token",
+        ),
         ("[[connector]]\ntype = \"twilio\"\naccount_sid = \"AC\"\nfrom = \"+1555\"\n", "connector[0].auth_token"),
-        ("[[connector]]\ntype = \"twilio\"\naccount_sid = \"AC\"\nfrom = \"+1555\"\nauth_token = \"a\"\nauth_token_file = \"/x\"\n", "connector[0].auth_token"),
+        (
+            "[[connector]]\ntype = \"twilio\"\naccount_sid = \"AC\"\nfrom = \"+1555\"\nauth_token = \"a\"\nauth_token_file = \"/x\"\n",
+            "connector[0].auth_token",
+        ),
         ("[[connector]]\ntype = \"kannel\"\nusername = \"u\"\npassword = \"p\"\n", "connector[0].base_url"),
         ("[[connector]]\ntype = \"command\"\nargv = [\"send-sms\"]\n", "connector[0].argv"),
-        ("[[connector]]\nname = \"a\"\ntype = \"spool\"\npath = \"/a\"\n[[connector]]\nname = \"a\"\ntype = \"spool\"\npath = \"/b\"\n", "connector[1].name"),
+        (
+            "[[connector]]\nname = \"a\"\ntype = \"spool\"\npath = \"/a\"\n[[connector]]\nname = \"a\"\ntype = \"spool\"\npath = \"/b\"\n",
+            "connector[1].name",
+        ),
     ] {
         match Config::parse(text) {
             Err(ParseError::Invalid(i)) => assert_eq!(i.key, key, "{text}: {}", i.message),
@@ -323,7 +340,6 @@ mod files {
     }
 }
 
-
 #[test]
 fn errors_name_the_real_line_and_the_key() {
     assert_eq!(
@@ -342,7 +358,8 @@ fn the_annotated_example_parses() {
     let text = include_str!("../../conf/pam_smsotp.toml");
     let c = Config::parse(text).unwrap();
     assert!(!c.connectors_defaulted);
-    for section in ["[otp]", "[message]", "[policy]", "[phone]", "[limits]", "[state]", "[backup_codes]", "[[directory]]", "[[connector]]"] {
+    for section in ["[otp]", "[message]", "[policy]", "[phone]", "[limits]", "[state]", "[backup_codes]", "[[directory]]", "[[connector]]"]
+    {
         assert!(text.contains(section), "{section} missing");
     }
     // every key the parser prints for the defaults is documented in the example

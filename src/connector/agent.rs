@@ -5,12 +5,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ureq::Agent;
 use ureq::config::Config as AgentConfig;
 use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::time::Duration as UreqDuration;
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
-use ureq::Agent;
 
 use super::DeliveryError;
 
@@ -61,12 +61,7 @@ pub fn build(options: &AgentOptions<'_>) -> Result<Agent, DeliveryError> {
 struct ThreadlessResolver(DefaultResolver);
 
 impl Resolver for ThreadlessResolver {
-    fn resolve(
-        &self,
-        uri: &ureq::http::Uri,
-        config: &AgentConfig,
-        timeout: NextTimeout,
-    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+    fn resolve(&self, uri: &ureq::http::Uri, config: &AgentConfig, timeout: NextTimeout) -> Result<ResolvedSocketAddrs, ureq::Error> {
         self.0.resolve(uri, config, NextTimeout { after: UreqDuration::NotHappening, ..timeout })
     }
 }

@@ -6,7 +6,7 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{redact, Connector, Delivery, DeliveryError};
+use super::{Connector, Delivery, DeliveryError, redact};
 use crate::auth::Sms;
 use crate::config::CommandConfig;
 

@@ -7,7 +7,7 @@ use base64::Engine;
 
 use super::agent::{self, AgentOptions};
 use super::template::{self, Values};
-use super::{redact, redact_id, Connector, Delivery, DeliveryError};
+use super::{Connector, Delivery, DeliveryError, redact, redact_id};
 use crate::auth::Sms;
 use crate::config::{BodyType, HttpAuth, HttpConfig, HttpMethod};
 
@@ -45,7 +45,10 @@ impl HttpConnector {
             headers.push(("Authorization".into(), auth));
         }
         let (url, body) = if c.is_template_mode() {
-            let url = with_query(&template::fill_percent(&c.url, &values), &c.params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>());
+            let url = with_query(
+                &template::fill_percent(&c.url, &values),
+                &c.params.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>(),
+            );
             let body = c.body_template.as_ref().map(|t| match c.content_type {
                 BodyType::Json => template::fill_json(t, &values).into_bytes(),
                 BodyType::Form | BodyType::None => template::fill_percent(t, &values).into_bytes(),
@@ -91,7 +94,8 @@ impl HttpConnector {
         }
         let json = || serde_json::from_str::<serde_json::Value>(&answer.body);
         if let Some(rule) = &c.success_json {
-            let doc = json().map_err(|_| DeliveryError::BadResponse(format!("HTTP {}: not JSON: {}", answer.status, redact(&answer.body, sms))))?;
+            let doc = json()
+                .map_err(|_| DeliveryError::BadResponse(format!("HTTP {}: not JSON: {}", answer.status, redact(&answer.body, sms))))?;
             match doc.pointer(&rule.pointer) {
                 Some(v) if scalar_text(v).as_deref() == Some(rule.equals.as_str()) => {}
                 Some(v) => {
@@ -149,14 +153,10 @@ pub fn send(agent: &ureq::Agent, request: &Request) -> Result<Answer, DeliveryEr
         Some(body) => builder.body(body.clone()).map(|r| agent.run(r)),
         None => builder.body(()).map(|r| agent.run(r)),
     };
-    let mut response = result.map_err(|_| DeliveryError::Local("the request could not be built (bad URL or header)".into()))?.map_err(agent::classify)?;
+    let mut response =
+        result.map_err(|_| DeliveryError::Local("the request could not be built (bad URL or header)".into()))?.map_err(agent::classify)?;
     let status = response.status().as_u16();
-    let body = response
-        .body_mut()
-        .with_config()
-        .limit(MAX_ANSWER_BYTES)
-        .read_to_vec()
-        .map_err(agent::classify)?;
+    let body = response.body_mut().with_config().limit(MAX_ANSWER_BYTES).read_to_vec().map_err(agent::classify)?;
     Ok(Answer { status, body: String::from_utf8_lossy(&body).into_owned() })
 }
 
@@ -200,7 +200,7 @@ pub fn scalar_text(v: &serde_json::Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{ConnectorConfig, Config};
+    use crate::config::{Config, ConnectorConfig};
     use crate::phone::Phone;
 
     fn http(toml: &str) -> HttpConnector {
@@ -218,22 +218,31 @@ mod tests {
 
     #[test]
     fn simple_mode_query_string() {
-        let c = http("url = \"https://gw.example/send?key=1\"\nmethod = \"GET\"\ncontent_type = \"none\"\nto_param = \"to\"\nbody_param = \"msg\"\nfrom_param = \"sender\"\nfrom = \"ACME\"\nparams = { route = \"otp\" }");
+        let c = http(
+            "url = \"https://gw.example/send?key=1\"\nmethod = \"GET\"\ncontent_type = \"none\"\nto_param = \"to\"\nbody_param = \"msg\"\nfrom_param = \"sender\"\nfrom = \"ACME\"\nparams = { route = \"otp\" }",
+        );
         let r = with_sms(|s| c.request(s));
         assert_eq!(r.method, HttpMethod::Get);
-        assert_eq!(r.url, "https://gw.example/send?key=1&route=otp&to=%2B15551234567&msg=123456%20is%20your%20code%20%26%20more&sender=ACME");
+        assert_eq!(
+            r.url,
+            "https://gw.example/send?key=1&route=otp&to=%2B15551234567&msg=123456%20is%20your%20code%20%26%20more&sender=ACME"
+        );
         assert_eq!(r.body, None);
     }
 
     #[test]
     fn simple_mode_form_and_json_bodies() {
-        let c = http("url = \"https://gw.example/send\"\nto_param = \"to\"\nbody_param = \"text\"\nauth = { type = \"basic\", username = \"u\", password = \"p\" }");
+        let c = http(
+            "url = \"https://gw.example/send\"\nto_param = \"to\"\nbody_param = \"text\"\nauth = { type = \"basic\", username = \"u\", password = \"p\" }",
+        );
         let r = with_sms(|s| c.request(s));
         assert_eq!(r.body.as_deref(), Some(&b"to=%2B15551234567&text=123456%20is%20your%20code%20%26%20more"[..]));
         assert!(r.headers.contains(&("Authorization".into(), "Basic dTpw".into())));
         assert!(r.headers.contains(&("Content-Type".into(), "application/x-www-form-urlencoded".into())));
 
-        let c = http("url = \"https://gw.example/send\"\nmethod = \"PUT\"\ncontent_type = \"json\"\nto_param = \"to\"\nbody_param = \"text\"\nauth = { type = \"bearer\", token = \"T0K\" }\nheaders = { \"X-Client\" = \"pam\" }");
+        let c = http(
+            "url = \"https://gw.example/send\"\nmethod = \"PUT\"\ncontent_type = \"json\"\nto_param = \"to\"\nbody_param = \"text\"\nauth = { type = \"bearer\", token = \"T0K\" }\nheaders = { \"X-Client\" = \"pam\" }",
+        );
         let r = with_sms(|s| c.request(s));
         let v: serde_json::Value = serde_json::from_slice(r.body.as_deref().unwrap()).unwrap();
         assert_eq!(v["to"], "+15551234567");
@@ -245,7 +254,9 @@ mod tests {
 
     #[test]
     fn judging_by_status_json_and_regex() {
-        let c = http("url = \"https://gw/\"\nto_param = \"to\"\nbody_param = \"text\"\nsuccess_json = { pointer = \"/messages/0/status\", equals = \"0\" }\nmessage_id = \"/messages/0/message-id\"");
+        let c = http(
+            "url = \"https://gw/\"\nto_param = \"to\"\nbody_param = \"text\"\nsuccess_json = { pointer = \"/messages/0/status\", equals = \"0\" }\nmessage_id = \"/messages/0/message-id\"",
+        );
         with_sms(|s| {
             let ok = Answer { status: 200, body: r#"{"messages":[{"status":"0","message-id":"abc"}]}"#.into() };
             assert_eq!(c.judge(&ok, s).unwrap().message_id.as_deref(), Some("abc"));

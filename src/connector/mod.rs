@@ -63,12 +63,8 @@ pub struct Chain {
 
 impl Chain {
     pub fn from_config(config: &Config) -> Chain {
-        let connectors = config
-            .connectors
-            .iter()
-            .enumerate()
-            .map(|(i, c)| Named { name: c.display_name(i), connector: build(c) })
-            .collect();
+        let connectors =
+            config.connectors.iter().enumerate().map(|(i, c)| Named { name: c.display_name(i), connector: build(c) }).collect();
         Chain { connectors }
     }
 

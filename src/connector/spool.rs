@@ -25,10 +25,10 @@ impl SpoolConnector {
 impl Connector for SpoolConnector {
     fn deliver(&self, sms: &Sms<'_>, _timeout: Duration) -> Result<Delivery, DeliveryError> {
         let local = |what: &str, e: std::io::Error| DeliveryError::Local(format!("{what} {}: {e}", self.path.display()));
-        if let Some(dir) = self.path.parent() {
-            if !dir.exists() {
-                DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| local("cannot create the folder of", e))?;
-            }
+        if let Some(dir) = self.path.parent()
+            && !dir.exists()
+        {
+            DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| local("cannot create the folder of", e))?;
         }
         let time = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         let line = serde_json::json!({ "to": sms.to.e164(), "text": sms.text, "time": time });

@@ -1,7 +1,7 @@
 //! Request templates of the generic HTTP connector: {{to}} {{text}} {{from}}, the
 //! aliases {{mobile}} {{body}} $ctx.num $ctx.msg, each escaped for where it stands.
 
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 /// Everything but unreserved characters (RFC 3986) is encoded.
 const COMPONENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');

@@ -106,9 +106,7 @@ impl LdapDirectory {
         let attrs: Vec<&str> = self.config.phone_attributes.iter().map(String::as_str).collect();
         conn.with_timeout(limit);
         conn.with_search_options(SearchOptions::new().sizelimit(2));
-        let result = conn
-            .search(&self.config.base_dn, Scope::Subtree, &filter, attrs)
-            .map_err(|e| self.unavailable(classify(e, false)))?;
+        let result = conn.search(&self.config.base_dn, Scope::Subtree, &filter, attrs).map_err(|e| self.unavailable(classify(e, false)))?;
         let (entries, status) = (result.0, result.1);
         // 4 = sizeLimitExceeded: more than one entry matched
         if status.rc == 4 || entries.len() > 1 {
@@ -158,7 +156,9 @@ impl Directory for LdapDirectory {
             None => Ok(None),
             Some(raw) => match Phone::normalise(raw, &self.default_country_code) {
                 Ok(phone) => Ok(Some(PhoneRecord { phone, source: self.describe(), dn: Some(entry.dn) })),
-                Err(e) => Err(DirectoryError::Refused { source_name: format!("{} entry {}", self.describe(), entry.dn), reason: e.to_string() }),
+                Err(e) => {
+                    Err(DirectoryError::Refused { source_name: format!("{} entry {}", self.describe(), entry.dn), reason: e.to_string() })
+                }
             },
         }
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use base64::Engine;
 
 use crate::auth::{Directory, DirectoryError, PhoneRecord};
-use crate::config::{read_secure_file, LdifConfig};
+use crate::config::{LdifConfig, read_secure_file};
 use crate::log::Log;
 use crate::phone::Phone;
 
@@ -188,7 +188,9 @@ impl Directory for LdifDirectory {
             None => Ok(None),
             Some(raw) => match Phone::normalise(raw, &self.default_country_code) {
                 Ok(phone) => Ok(Some(PhoneRecord { phone, source: self.describe(), dn: Some(entry.dn) })),
-                Err(e) => Err(DirectoryError::Refused { source_name: format!("{} line {}", self.describe(), entry.line), reason: e.to_string() }),
+                Err(e) => {
+                    Err(DirectoryError::Refused { source_name: format!("{} line {}", self.describe(), entry.line), reason: e.to_string() })
+                }
             },
         }
     }

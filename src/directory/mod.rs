@@ -6,7 +6,7 @@ mod ldif;
 
 pub use file::FileDirectory;
 pub use ldap::{LdapDirectory, LdapProblem};
-pub use ldif::{read_entries, Entry, LdifDirectory};
+pub use ldif::{Entry, LdifDirectory, read_entries};
 
 use crate::auth::Directory;
 use crate::config::{Config, DirectoryConfig};

@@ -9,12 +9,12 @@ mod syslog;
 use std::ffi::CStr;
 use std::panic::{self, AssertUnwindSafe};
 
-use pam::constants::{PamFlag, PamResultCode, PAM_SILENT};
+use pam::constants::{PAM_SILENT, PamFlag, PamResultCode};
 use pam::conv::Conv;
 use pam::items::{RHost, Service, Tty};
 use pam::module::{PamHandle, PamHooks};
 
-pub use args::{parse as parse_args, ArgError, ModuleArgs};
+pub use args::{ArgError, ModuleArgs, parse as parse_args};
 pub use codes::pam_code;
 
 use crate::auth::{Login, Outcome, Prompter};

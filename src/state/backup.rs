@@ -1,8 +1,8 @@
 //! Single-use backup codes: "XXXX-XXXX" from 32 symbols (40 bits), told apart
 //! from SMS codes by the dash and the letters; only argon2id hashes are stored.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use zeroize::Zeroizing;
 
 use crate::otp::random_string;
@@ -37,19 +37,16 @@ pub fn hash(code: &str) -> Result<String, BackupError> {
     let mut salt = [0u8; 16];
     getrandom::fill(&mut salt).map_err(|_| BackupError::Random)?;
     let salt = SaltString::encode_b64(&salt).map_err(|e| BackupError::Hash(e.to_string()))?;
-    Argon2::default()
-        .hash_password(normalised.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| BackupError::Hash(e.to_string()))
+    Argon2::default().hash_password(normalised.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| BackupError::Hash(e.to_string()))
 }
 
 /// The index of the hash that `answer` matches, if any. A stored hash that does
 /// not parse never matches.
 pub fn find(answer: &str, hashes: &[String]) -> Option<usize> {
     let normalised = normalise(answer)?;
-    hashes.iter().position(|h| {
-        PasswordHash::new(h).is_ok_and(|parsed| Argon2::default().verify_password(normalised.as_bytes(), &parsed).is_ok())
-    })
+    hashes
+        .iter()
+        .position(|h| PasswordHash::new(h).is_ok_and(|parsed| Argon2::default().verify_password(normalised.as_bytes(), &parsed).is_ok()))
 }
 
 #[cfg(test)]

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use super::record::{UserState, FORMAT_VERSION};
 use super::StoreError;
+use super::record::{FORMAT_VERSION, UserState};
 
 const LOCK_WAIT: Duration = Duration::from_secs(10);
 const MAX_STATE_BYTES: u64 = 1024 * 1024;
@@ -68,9 +68,7 @@ impl StateDir {
         loop {
             match file.try_lock() {
                 Ok(()) => return Ok(UserLock { _file: file }),
-                Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < LOCK_WAIT => {
-                    std::thread::sleep(Duration::from_millis(5))
-                }
+                Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < LOCK_WAIT => std::thread::sleep(Duration::from_millis(5)),
                 Err(std::fs::TryLockError::WouldBlock) => {
                     return Err(StoreError::Io(format!("{}: still locked after {LOCK_WAIT:?}", path.display())));
                 }
@@ -94,8 +92,7 @@ impl StateDir {
         }
         let mut text = String::new();
         file.read_to_string(&mut text).map_err(|e| StoreError::Corrupt(format!("{}: {e}", path.display())))?;
-        let state: UserState =
-            serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("{}: {e}", path.display())))?;
+        let state: UserState = serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("{}: {e}", path.display())))?;
         if state.version != FORMAT_VERSION {
             return Err(StoreError::Corrupt(format!("{}: unknown format version {}", path.display(), state.version)));
         }
@@ -110,12 +107,8 @@ impl StateDir {
         let temp = self.dir.join(format!(".{}.tmp.{}.{n}", file_stem(user), std::process::id()));
         let text = serde_json::to_vec(state).map_err(|e| StoreError::Io(e.to_string()))?;
         let result = (|| {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .open(&temp)?;
+            let mut f =
+                OpenOptions::new().write(true).create_new(true).mode(0o600).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(&temp)?;
             f.write_all(&text)?;
             f.sync_all()?;
             std::fs::rename(&temp, &path)?;

@@ -7,7 +7,7 @@ mod record;
 
 use std::time::Duration;
 
-pub use file::{file_stem, StateDir};
+pub use file::{StateDir, file_stem};
 pub use record::{Grace, UserState};
 
 use crate::config::{Config, LimitsConfig};

@@ -34,7 +34,14 @@ pub struct Grace {
 
 impl Default for UserState {
     fn default() -> Self {
-        UserState { version: FORMAT_VERSION, failures: Vec::new(), locked_until: None, sends: Vec::new(), grace: Vec::new(), backup_codes: Vec::new() }
+        UserState {
+            version: FORMAT_VERSION,
+            failures: Vec::new(),
+            locked_until: None,
+            sends: Vec::new(),
+            grace: Vec::new(),
+            backup_codes: Vec::new(),
+        }
     }
 }
 
@@ -67,10 +74,10 @@ impl UserState {
     /// that two logins cannot both take the last one.
     pub fn reserve_send(&mut self, now: u64, limits: &LimitsConfig) -> SendAllowance {
         self.sends.retain(|&t| t + HOUR > now);
-        if let Some(&last) = self.sends.iter().max() {
-            if last + limits.resend_cooldown > now {
-                return SendAllowance::Cooldown(last + limits.resend_cooldown - now);
-            }
+        if let Some(&last) = self.sends.iter().max()
+            && last + limits.resend_cooldown > now
+        {
+            return SendAllowance::Cooldown(last + limits.resend_cooldown - now);
         }
         if self.sends.len() >= limits.max_sends_per_hour as usize {
             return SendAllowance::HourlyCap;

@@ -113,10 +113,7 @@ impl Gateway {
             .with_safe_default_protocol_versions()
             .expect("versions")
             .with_no_client_auth()
-            .with_single_cert(
-                vec![cert.der().clone()],
-                rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).expect("key der"),
-            )
+            .with_single_cert(vec![cert.der().clone()], rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).expect("key der"))
             .expect("server config");
         Gateway::start_inner(mode, Some((Arc::new(config), pem)))
     }
@@ -211,11 +208,7 @@ fn handle<S: Read + Write>(stream: S, requests: Arc<Mutex<Vec<Request>>>, mode: 
             headers.push((k.trim().to_string(), v.trim().to_string()));
         }
     }
-    let len: usize = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0);
+    let len: usize = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-length")).and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
     let mut body = vec![0u8; len];
     if reader.read_exact(&mut body).is_err() {
         return;

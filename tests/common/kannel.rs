@@ -42,14 +42,10 @@ fn free_port() -> u16 {
 fn listening(port: u16) -> bool {
     let wanted = format!("0100007F:{port:04X}");
     let any = format!("00000000:{port:04X}");
-    std::fs::read_to_string("/proc/net/tcp")
-        .unwrap_or_default()
-        .lines()
-        .skip(1)
-        .any(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            f.len() > 3 && (f[1] == wanted || f[1] == any) && f[3] == "0A"
-        })
+    std::fs::read_to_string("/proc/net/tcp").unwrap_or_default().lines().skip(1).any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        f.len() > 3 && (f[1] == wanted || f[1] == any) && f[3] == "0A"
+    })
 }
 
 fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {

@@ -196,8 +196,24 @@ impl Setup {
             phones.display()
         );
         write_private(&config, &text);
-        write_private(&p.join("passdb"), &format!("{USER}:{PASSWORD}:smsotp-test\nbob:{PASSWORD}:smsotp-test\ncarol:{PASSWORD}:smsotp-test\nmallory:{PASSWORD}:smsotp-test\n"));
-        let setup = Setup { dir, config, spool, phones, state, module_args: "debug".into(), env: Vec::new(), prefix: Vec::new(), use_wrapper: true, module: module_path() };
+        write_private(
+            &p.join("passdb"),
+            &format!(
+                "{USER}:{PASSWORD}:smsotp-test\nbob:{PASSWORD}:smsotp-test\ncarol:{PASSWORD}:smsotp-test\nmallory:{PASSWORD}:smsotp-test\n"
+            ),
+        );
+        let setup = Setup {
+            dir,
+            config,
+            spool,
+            phones,
+            state,
+            module_args: "debug".into(),
+            env: Vec::new(),
+            prefix: Vec::new(),
+            use_wrapper: true,
+            module: module_path(),
+        };
         setup.write_services();
         setup
     }
@@ -221,7 +237,8 @@ impl Setup {
             module.display()
         );
         std::fs::write(p.join("smsotp-probe"), probe).expect("service");
-        std::fs::write(p.join("other"), format!("auth required {SECURITY}/pam_deny.so\naccount required {SECURITY}/pam_deny.so\n")).expect("other");
+        std::fs::write(p.join("other"), format!("auth required {SECURITY}/pam_deny.so\naccount required {SECURITY}/pam_deny.so\n"))
+            .expect("other");
     }
 
     pub fn set_module_args(&mut self, args: &str) {
@@ -305,7 +322,7 @@ impl Setup {
             let _ = stderr.read_to_string(&mut s);
             s
         });
-        let mut script = script.to_vec().into_iter();
+        let mut script = script.iter().cloned();
         let mut messages = Vec::new();
         let mut rc = None;
         let mut setcred = None;

@@ -106,7 +106,8 @@ fn write_ca(dir: &Path, name: &str) -> (rcgen::Issuer<'static, rcgen::KeyPair>, 
     let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
     params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     params.distinguished_name.push(rcgen::DnType::CommonName, format!("pam_smsotp test CA {name}"));
-    params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign, rcgen::KeyUsagePurpose::DigitalSignature];
+    params.key_usages =
+        vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign, rcgen::KeyUsagePurpose::DigitalSignature];
     let cert = params.self_signed(&key).expect("ca");
     let path = dir.join(format!("{name}.pem"));
     std::fs::write(&path, cert.pem()).expect("ca pem");

@@ -32,9 +32,7 @@ impl Provider for Clickatell {
 
     fn judge(&self, answer: &Answer, sms: &Sms<'_>) -> Result<Delivery, DeliveryError> {
         let error = |e: &Value| {
-            text_at(e, "/error/description")
-                .or_else(|| text_at(e, "/messages/0/error/description"))
-                .or_else(|| text_at(e, "/error"))
+            text_at(e, "/error/description").or_else(|| text_at(e, "/messages/0/error/description")).or_else(|| text_at(e, "/error"))
         };
         let doc = accepted_json(answer, &[200, 202], sms, error)?;
         let messages = doc.get("messages").and_then(Value::as_array).filter(|m| !m.is_empty());

@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use super::agent::{self, AgentOptions};
 use super::http::{self, Answer, Request};
-use super::{redact, redact_id, Connector, Delivery, DeliveryError};
+use super::{Connector, Delivery, DeliveryError, redact, redact_id};
 use crate::auth::Sms;
 use crate::config::{ConnectorConfig, HttpMethod, PresetCommon, Secret};
 
@@ -83,7 +83,8 @@ fn secret(s: &Option<Secret>) -> &str {
 }
 
 fn json_post(url: String, auth: Option<String>, body: Value) -> Request {
-    let mut headers = vec![("Content-Type".to_string(), "application/json".to_string()), ("Accept".to_string(), "application/json".to_string())];
+    let mut headers =
+        vec![("Content-Type".to_string(), "application/json".to_string()), ("Accept".to_string(), "application/json".to_string())];
     if let Some(a) = auth {
         headers.push(("Authorization".into(), a));
     }
@@ -91,7 +92,10 @@ fn json_post(url: String, auth: Option<String>, body: Value) -> Request {
 }
 
 fn form_post(url: String, auth: Option<String>, params: &[(&str, &str)]) -> Request {
-    let mut headers = vec![("Content-Type".to_string(), "application/x-www-form-urlencoded".to_string()), ("Accept".to_string(), "application/json".to_string())];
+    let mut headers = vec![
+        ("Content-Type".to_string(), "application/x-www-form-urlencoded".to_string()),
+        ("Accept".to_string(), "application/json".to_string()),
+    ];
     if let Some(a) = auth {
         headers.push(("Authorization".into(), a));
     }

@@ -34,9 +34,8 @@ impl Provider for Telnyx {
     }
 
     fn judge(&self, answer: &Answer, sms: &Sms<'_>) -> Result<Delivery, DeliveryError> {
-        let doc = accepted_json(answer, &[200, 201, 202], sms, |e| {
-            text_at(e, "/errors/0/detail").or_else(|| text_at(e, "/errors/0/title"))
-        })?;
+        let doc =
+            accepted_json(answer, &[200, 201, 202], sms, |e| text_at(e, "/errors/0/detail").or_else(|| text_at(e, "/errors/0/title")))?;
         Ok(delivered(answer, text_at(&doc, "/data/id"), sms))
     }
 }
