@@ -62,6 +62,12 @@ pub struct Sms<'a> {
     pub text: &'a str,
     /// The code inside `text`, so that connectors can keep it out of their logs.
     pub code: &'a str,
+    /// The code's tag, shown in the SMS and the prompt.
+    pub seq: &'a str,
+    /// When the code stops working, in Unix seconds.
+    pub expires: u64,
+    /// The account the code is for.
+    pub user: &'a str,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -327,7 +333,7 @@ impl Flow<'_, '_> {
         let code =
             Code::generate(otp.length, otp.charset, now, Duration::from_secs(otp.ttl)).map_err(|e| Outcome::ServiceError(e.to_string()))?;
         let text = Zeroizing::new(self.render_message(&code));
-        let sms = Sms { to: phone, text: &text, code: code.expose() };
+        let sms = Sms { to: phone, text: &text, code: code.expose(), seq: &code.seq, expires: code.expires_at(), user };
         match self.deps.sender.send(&sms, self.remaining(), self.deps.log) {
             Ok(receipt) => {
                 let id = receipt.message_id.map(|id| format!(", message id {id}")).unwrap_or_default();

@@ -1,6 +1,7 @@
 //! pam_smsotp: an SMS one-time password as the second factor of Linux logins.
 //!
-//! `pam` is the only module with `unsafe`; `auth` is the login flow over traits;
+//! `pam` (libpam) and `sys` (process and signal primitives) are the only modules
+//! with `unsafe`; `auth` is the login flow over traits;
 //! the rest are adapters (directories, connectors, state) and their configuration.
 
 #![deny(unsafe_code)]
@@ -17,5 +18,7 @@ pub mod pam;
 pub mod phone;
 pub mod runtime;
 pub mod state;
+#[allow(unsafe_code)]
+pub mod sys;
 pub mod system;
 pub mod trust;

@@ -70,6 +70,11 @@ impl Code {
         &self.value
     }
 
+    /// When the code stops working, in Unix seconds.
+    pub fn expires_at(&self) -> u64 {
+        self.issued_at.saturating_add(self.ttl).as_secs()
+    }
+
     pub fn is_expired(&self, now: Duration) -> bool {
         now >= self.issued_at + self.ttl
     }

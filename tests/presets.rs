@@ -27,7 +27,7 @@ fn send(toml: &str, text: &str) -> Result<Delivery, DeliveryError> {
     let config = Config::parse(toml).unwrap_or_else(|e| panic!("{e}: {toml}"));
     let chain = Chain::from_config(&config);
     let to = Phone::normalise(TO, "").unwrap();
-    let sms = Sms { to: &to, text, code: "123456" };
+    let sms = Sms { to: &to, text, code: "123456", seq: "AB", expires: 1_700_000_300, user: "alice" };
     Chain::try_one(&chain.connectors[0], &sms, Duration::from_secs(5))
 }
 

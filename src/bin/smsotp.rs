@@ -366,7 +366,7 @@ fn send_test(config: &Config, to: Option<String>, user: Option<String>, only: Op
         (None, None) => return false,
     };
     let text = format!("pam_smsotp test message from {}", system::hostname());
-    let sms = Sms { to: &phone, text: &text, code: "" };
+    let sms = Sms { to: &phone, text: &text, code: "", seq: "", expires: 0, user: "" };
     let chain = Chain::from_config(config);
     let selected: Vec<_> = chain.connectors.iter().filter(|n| only.as_ref().is_none_or(|o| &n.name == o)).collect();
     if selected.is_empty() {

@@ -12,6 +12,10 @@ fn default_timeout() -> u64 {
     10
 }
 
+fn default_command_user() -> String {
+    "root".into()
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 // A handful of these live for one login; boxing the large variant would buy nothing.
@@ -152,6 +156,9 @@ pub struct CommandConfig {
     #[serde(default)]
     pub name: Option<String>,
     pub argv: Vec<String>,
+    /// The account the program runs as (every uid and gid, and its groups).
+    #[serde(default = "default_command_user")]
+    pub user: String,
     #[serde(default = "default_timeout")]
     pub timeout: u64,
 }

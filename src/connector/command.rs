@@ -1,16 +1,17 @@
 //! `type = "command"`: run a program (no shell) with the number and text in its
-//! environment, never on its command line; exit 0 means sent.
+//! environment, never on its command line; exit 0 means sent. The program runs
+//! as the connector's `user` with nothing of the caller's (see sys::child).
 
-use std::io::Read;
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
 use super::{Connector, Delivery, DeliveryError, redact};
 use crate::auth::Sms;
-use crate::config::CommandConfig;
+use crate::config::{CommandConfig, check_secure_file};
+use crate::sys::child::{self, ChildEnd, ChildSpec, Identity};
 
-const SAFE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// Output kept for the log; more is read (so the program never stalls) and dropped.
+const OUTPUT_CAP: usize = 4096;
 
 pub struct CommandConnector {
     config: CommandConfig,
@@ -22,62 +23,44 @@ impl CommandConnector {
     }
 }
 
+/// The program decides where codes go: it must be as trustworthy as a secret.
+fn check_program(program: &str) -> Result<(), DeliveryError> {
+    let path = Path::new(program);
+    let file = std::fs::File::open(path).map_err(|e| DeliveryError::Local(format!("cannot open {program}: {e}")))?;
+    check_secure_file(path, &file).map_err(|e| DeliveryError::Local(e.to_string()))
+}
+
+fn environment(sms: &Sms<'_>) -> Vec<(String, String)> {
+    vec![
+        ("SMSOTP_TO".into(), sms.to.e164().into()),
+        ("SMSOTP_TEXT".into(), sms.text.into()),
+        ("SMSOTP_CODE".into(), sms.code.into()),
+        ("SMSOTP_SEQ".into(), sms.seq.into()),
+        ("SMSOTP_EXPIRES".into(), sms.expires.to_string()),
+        ("SMSOTP_USER".into(), sms.user.into()),
+    ]
+}
+
 impl Connector for CommandConnector {
     fn deliver(&self, sms: &Sms<'_>, remaining: Duration) -> Result<Delivery, DeliveryError> {
         let argv = &self.config.argv;
         let program = argv.first().ok_or_else(|| DeliveryError::Local("argv is empty".into()))?;
-        let mut child = Command::new(program)
-            .args(&argv[1..])
-            .env_clear()
-            .env("PATH", SAFE_PATH)
-            .env("SMSOTP_TO", sms.to.e164())
-            .env("SMSOTP_TEXT", sms.text)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .current_dir("/")
-            .process_group(0)
-            .spawn()
-            .map_err(|e| DeliveryError::Local(format!("cannot run {program}: {e}")))?;
-        let limit = remaining.min(Duration::from_secs(self.config.timeout));
-        let status = wait_with_deadline(&mut child, Instant::now() + limit)?;
-        let output = read_output(&mut child);
-        let said = redact(&output, sms);
-        if status.success() {
-            Ok(Delivery { message_id: None, answer: format!("exit 0: {said}") })
-        } else {
-            let how = status.code().map(|c| format!("exit {c}")).unwrap_or_else(|| "killed by a signal".into());
-            Err(DeliveryError::Rejected(format!("{program} {how}: {said}")))
+        check_program(program)?;
+        let identity = Identity::of(&self.config.user).map_err(|e| DeliveryError::Local(e.to_string()))?;
+        let spec = ChildSpec {
+            program: program.into(),
+            args: argv[1..].to_vec(),
+            env: environment(sms),
+            identity,
+            timeout: remaining.min(Duration::from_secs(self.config.timeout)),
+            output_cap: OUTPUT_CAP,
+        };
+        let result = child::run(&spec).map_err(|e| DeliveryError::Local(e.to_string()))?;
+        let said = redact(&String::from_utf8_lossy(&result.output), sms);
+        match result.end {
+            ChildEnd::TimedOut => Err(DeliveryError::Timeout),
+            ChildEnd::Exited(status) if status.success() => Ok(Delivery { message_id: None, answer: format!("exit 0: {said}") }),
+            ChildEnd::Exited(status) => Err(DeliveryError::Rejected(format!("{program} {}: {said}", child::describe(&status)))),
         }
     }
-}
-
-fn wait_with_deadline(child: &mut Child, deadline: Instant) -> Result<std::process::ExitStatus, DeliveryError> {
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Ok(status),
-            Ok(None) if Instant::now() >= deadline => {
-                // the whole group: a script's own children must not outlive it
-                if let Ok(pid) = i32::try_from(child.id()) {
-                    let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-                }
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(DeliveryError::Timeout);
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => return Err(DeliveryError::Local(format!("waiting for the command failed: {e}"))),
-        }
-    }
-}
-
-fn read_output(child: &mut Child) -> String {
-    let mut text = String::new();
-    if let Some(mut out) = child.stdout.take() {
-        let _ = out.by_ref().take(4096).read_to_string(&mut text);
-    }
-    if let Some(mut err) = child.stderr.take() {
-        let _ = err.by_ref().take(4096).read_to_string(&mut text);
-    }
-    text
 }

@@ -213,7 +213,7 @@ mod tests {
 
     fn with_sms<T>(f: impl FnOnce(&Sms<'_>) -> T) -> T {
         let to = Phone::normalise("+15551234567", "").unwrap();
-        f(&Sms { to: &to, text: "123456 is your code & more", code: "123456" })
+        f(&Sms { to: &to, text: "123456 is your code & more", code: "123456", seq: "AB", expires: 1_700_000_300, user: "alice" })
     }
 
     #[test]

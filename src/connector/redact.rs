@@ -57,7 +57,7 @@ mod tests {
     #[test]
     fn strips_number_text_and_code() {
         let to = Phone::normalise("+15551234567", "").unwrap();
-        let sms = Sms { to: &to, text: "123456 is your code", code: "123456" };
+        let sms = Sms { to: &to, text: "123456 is your code", code: "123456", seq: "AB", expires: 1_700_000_300, user: "alice" };
         let body = r#"{"message":"The 'To' number +15551234567 is not valid","echo":"123456 is your code","n":"15551234567","c":"123456"}"#;
         let r = redact(body, &sms);
         assert!(!r.contains("5551234567"), "{r}");
@@ -69,7 +69,7 @@ mod tests {
     #[test]
     fn long_answers_are_cut_and_flattened() {
         let to = Phone::normalise("+15551234567", "").unwrap();
-        let sms = Sms { to: &to, text: "x", code: "9999" };
+        let sms = Sms { to: &to, text: "x", code: "9999", seq: "AB", expires: 1_700_000_300, user: "alice" };
         let r = redact(&format!("line1\nline2 {}", "a".repeat(500)), &sms);
         assert!(!r.contains('\n'));
         assert!(r.len() <= MAX_LEN + 3);
