@@ -78,7 +78,7 @@ mod tests {
         let old = unsafe { nix::sys::signal::signal(Signal::SIGPIPE, SigHandler::SigDfl) }.unwrap();
         {
             let _guard = BlockedSigpipe::block();
-            nix::sys::signal::pthread_kill(nix::sys::pthread::pthread_self(), Signal::SIGPIPE).unwrap();
+            nix::sys::signal::raise(Signal::SIGPIPE).unwrap(); // to this thread
             assert!(pending_sigpipe());
         }
         assert!(!pending_sigpipe());
