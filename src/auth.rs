@@ -10,7 +10,7 @@ use crate::log::Log;
 use crate::message;
 use crate::otp::Code;
 use crate::phone::Phone;
-use crate::state::{SendAllowance, Store, StoreError};
+use crate::state::{BackupUse, SendAllowance, Store, StoreError};
 
 pub const MSG_WRONG: &str = "Wrong code.";
 pub const MSG_TOO_MANY: &str = "Too many wrong codes.";
@@ -91,6 +91,10 @@ pub trait Clock {
 }
 
 pub trait Accounts {
+    /// The account's own spelling of its name (getpwnam's pw_name): Ok(None)
+    /// when the name service does not know the user, Err when it cannot answer.
+    fn canonical_name(&self, user: &str) -> Result<Option<String>, String>;
+
     /// Is `user` a member (primary or supplementary) of any of `groups`?
     fn in_any_group(&self, user: &str, groups: &[String]) -> Result<bool, String>;
 }
@@ -98,17 +102,28 @@ pub trait Accounts {
 /// Who is logging in, from where, through what.
 #[derive(Debug, Clone, Default)]
 pub struct Login {
+    /// The account's canonical name (the name service's spelling).
     pub user: String,
     pub service: String,
     pub rhost: Option<String>,
     pub tty: Option<String>,
+    /// The real uid of the process running PAM: under su and sudo, the caller.
+    pub caller_uid: u32,
     /// This machine's name, for the {host} placeholder.
     pub host: String,
 }
 
 impl Login {
-    fn origin(&self) -> Option<&str> {
-        self.rhost.as_deref().filter(|s| !s.is_empty()).or(self.tty.as_deref().filter(|s| !s.is_empty()))
+    /// What grace is bound to: the service and the remote host, or, without a
+    /// remote host, the service, the terminal and the calling user (so that
+    /// another user on a recycled terminal is asked). None: no grace.
+    pub fn grace_key(&self) -> Option<String> {
+        let nonempty = |s: &Option<String>| s.clone().filter(|s| !s.is_empty());
+        match (nonempty(&self.rhost), nonempty(&self.tty)) {
+            (Some(rhost), _) => Some(format!("service={:?} rhost={rhost:?}", self.service)),
+            (None, Some(tty)) => Some(format!("service={:?} tty={tty:?} uid={}", self.service, self.caller_uid)),
+            (None, None) => None,
+        }
     }
 }
 
@@ -136,6 +151,8 @@ pub enum DenyReason {
 pub enum UnavailableReason {
     Directory,
     Send,
+    /// The name service could not say who the user is.
+    Accounts,
 }
 
 /// How a login ended. src/pam/codes.rs maps each to exactly one PAM code.
@@ -168,7 +185,21 @@ pub struct Deps<'a> {
 /// Run one login to its end.
 pub fn authenticate(config: &Config, login: &Login, deps: Deps<'_>) -> Outcome {
     let started = deps.clock.now();
-    let mut flow = Flow { config, login, deps, deadline: started + Duration::from_secs(config.limits.login_budget) };
+    // One identity per account: every spelling the name service accepts for a
+    // user shares that user's lookups, locks, limits, grace and backup codes.
+    let login = match deps.accounts.canonical_name(&login.user) {
+        Ok(Some(name)) if name != login.user => {
+            deps.log.info(&format!("user {}: known to the name service as {name}", login.user));
+            Login { user: name, ..login.clone() }
+        }
+        Ok(_) => login.clone(),
+        Err(e) => {
+            deps.log.error(&format!("user {}: the name service cannot say who this is ({e})", login.user));
+            return Outcome::Unavailable(UnavailableReason::Accounts);
+        }
+    };
+    let deadline = started.saturating_add(Duration::from_secs(config.limits.login_budget));
+    let mut flow = Flow { config, login: &login, deps, deadline };
     let outcome = flow.run();
     flow.log_outcome(&outcome);
     outcome
@@ -211,8 +242,8 @@ impl Flow<'_, '_> {
             return Ok(Outcome::Denied(DenyReason::LockedOut));
         }
         if self.config.policy.grace > 0
-            && let Some(origin) = self.login.origin()
-            && self.store(|s| s.grace_active(user, origin, now))?
+            && let Some(key) = self.login.grace_key()
+            && self.store(|s| s.grace_active(user, &key, now))?
         {
             return Ok(Outcome::Skipped(SkipReason::Grace));
         }
@@ -328,6 +359,7 @@ impl Flow<'_, '_> {
                 self.deps.log.warn(&format!("user {user}: no SMS sent, hourly send limit reached"));
                 return Ok(Err(NotSent::Limited("Too many SMS codes were sent in the last hour.".into())));
             }
+            SendAllowance::Locked => return Err(self.locked_meanwhile()),
         }
         let otp = &self.config.otp;
         let code =
@@ -421,19 +453,29 @@ impl Flow<'_, '_> {
                     continue;
                 }
                 if code.matches(answer) {
-                    self.store(|s| s.record_success(&user, self.login.origin(), now))?;
+                    let key = self.login.grace_key();
+                    if !self.store(|s| s.record_success(&user, key.as_deref(), now))? {
+                        return Err(self.locked_meanwhile());
+                    }
                     return Ok(Outcome::Success);
                 }
             }
-            if self.config.backup_codes.enabled
-                && let Some(remaining) = self.store(|s| s.use_backup_code(&user, answer))?
-            {
-                self.store(|s| s.record_success(&user, self.login.origin(), now))?;
-                if remaining <= 2 {
-                    let codes = if remaining == 1 { "code" } else { "codes" };
-                    self.say_info(&format!("{remaining} backup {codes} left."))?;
+            if self.config.backup_codes.enabled {
+                match self.store(|s| s.use_backup_code(&user, answer, now))? {
+                    BackupUse::NoMatch => {}
+                    BackupUse::Locked => return Err(self.locked_meanwhile()),
+                    BackupUse::Used { remaining } => {
+                        let key = self.login.grace_key();
+                        // the code is spent: this login succeeds even if the store
+                        // could not open grace or the notice cannot be shown
+                        let _ = self.store(|s| s.record_success(&user, key.as_deref(), now));
+                        if remaining <= 2 {
+                            let codes = if remaining == 1 { "code" } else { "codes" };
+                            let _ = self.say_info(&format!("{remaining} backup {codes} left."));
+                        }
+                        return Ok(Outcome::SuccessWithBackupCode { remaining });
+                    }
                 }
-                return Ok(Outcome::SuccessWithBackupCode { remaining });
             }
             wrong += 1;
             if self.store(|s| s.record_failure(&user, now))? {
@@ -470,6 +512,15 @@ impl Flow<'_, '_> {
                 Err(Outcome::Denied(DenyReason::Expired))
             }
         }
+    }
+
+    /// Another login locked the user while this one waited: its code counts for nothing.
+    fn locked_meanwhile(&mut self) -> Outcome {
+        self.deps.log.warn(&format!("user {}: locked out by another login while this one waited", self.login.user));
+        if self.say_error(MSG_LOCKED).is_err() {
+            return Outcome::ConversationFailed;
+        }
+        Outcome::Denied(DenyReason::LockedOut)
     }
 
     fn say_error(&mut self, text: &str) -> Step<()> {

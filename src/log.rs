@@ -31,13 +31,20 @@ pub trait Log {
     }
 }
 
+/// `message` as one printable line: every control character (newline, escape,
+/// NUL...) becomes '?', so a PAM item, a file or a peer's answer cannot forge
+/// log lines or drive a terminal.
+pub fn printable(message: &str) -> String {
+    message.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
+}
+
 /// Collects lines in memory; for tests and for `smsotp` to print later.
 #[derive(Default)]
 pub struct MemoryLog(pub std::cell::RefCell<Vec<(Level, String)>>);
 
 impl Log for MemoryLog {
     fn log(&self, level: Level, message: &str) {
-        self.0.borrow_mut().push((level, message.to_string()));
+        self.0.borrow_mut().push((level, printable(message)));
     }
 }
 
@@ -63,6 +70,17 @@ impl Log for StderrLog {
             Level::Notice | Level::Info => "info",
             Level::Debug => "debug",
         };
-        eprintln!("smsotp: {tag}: {message}");
+        eprintln!("smsotp: {tag}: {}", printable(message));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_lines_carry_no_control_characters() {
+        assert_eq!(printable("user evil\nMar  1 sshd: Accepted\u{1b}[2J\0x\u{85}"), "user evil?Mar  1 sshd: Accepted?[2J?x?");
+        assert_eq!(printable("jürgen from 2001:db8::1"), "jürgen from 2001:db8::1");
     }
 }

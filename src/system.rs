@@ -19,6 +19,15 @@ impl Clock for SystemClock {
 pub struct NssAccounts;
 
 impl Accounts for NssAccounts {
+    fn canonical_name(&self, user: &str) -> Result<Option<String>, String> {
+        match User::from_name(user) {
+            Ok(found) => Ok(found.map(|u| u.name)),
+            // getpwnam's "not found" comes back as one of these from some NSS modules
+            Err(nix::errno::Errno::ENOENT | nix::errno::Errno::ESRCH | nix::errno::Errno::EBADF | nix::errno::Errno::EPERM) => Ok(None),
+            Err(e) => Err(format!("passwd lookup failed: {e}")),
+        }
+    }
+
     fn in_any_group(&self, user: &str, groups: &[String]) -> Result<bool, String> {
         let account =
             User::from_name(user).map_err(|e| format!("passwd lookup failed: {e}"))?.ok_or_else(|| "no such user in passwd".to_string())?;

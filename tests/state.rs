@@ -260,3 +260,67 @@ fn a_truncated_state_file_does_not_unlock_anyone() {
     assert_eq!(rc, 0, "{out}");
     assert_eq!(s.login(Stack::Probe, &[Reply::Code]).rc, PAM_SUCCESS);
 }
+
+/// A state file with a backup-code hash naming 4 GiB of argon2 memory, or times
+/// at the integer limits: a normal PAM answer, never an abort of the host.
+#[test]
+fn hostile_state_files_get_a_normal_pam_answer() {
+    require_pam_env!();
+    let s = Setup::new("[limits]\nlockout_duration = 900\nresend_cooldown = 0\n");
+    std::fs::create_dir_all(&s.state).unwrap();
+    std::fs::set_permissions(&s.state, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let path = s.state.join("u-alice.json");
+    let salt_out = "c2FsdHNhbHRzYWx0$YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE";
+    let hostile_hash = format!(
+        r#"{{"version":1,"failures":[],"locked_until":null,"sends":[],"grace":[],"backup_codes":["$argon2id$v=19$m=4194304,t=4294967295,p=255${salt_out}"]}}"#
+    );
+    write_private(&path, &hostile_hash);
+    let out = s.login(Stack::Probe, &[text("ABCD-EFGH")]);
+    assert_eq!(out.rc, PAM_SERVICE_ERR, "damaged, refused: {out:?}");
+    assert!(out.log.contains("not the module's own"), "{}", out.log);
+
+    // times at the limits: a lock "until the end of time" lasts at most its duration
+    let extreme = format!(
+        r#"{{"version":1,"failures":[{max},{max}],"locked_until":{max},"sends":[{max}],"grace":[{{"origin":"x","until":{max}}}],"backup_codes":[]}}"#,
+        max = u64::MAX
+    );
+    write_private(&path, &extreme);
+    let out = s.login(Stack::Probe, &[Reply::Code]);
+    assert_eq!(out.rc, PAM_AUTH_ERR, "still locked, for at most the duration: {out:?}");
+    let locked_until = state_json(&s, USER)["locked_until"].as_u64().unwrap_or(0);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    assert!(locked_until == u64::MAX || locked_until <= now + 900, "{locked_until}");
+    let (rc, status) = smsotp(&s, &["status", USER]);
+    assert_eq!(rc, 0, "{status}");
+    let left: u64 =
+        status.split("locked: yes, for another ").nth(1).and_then(|r| r.split(' ').next()).and_then(|n| n.parse().ok()).unwrap();
+    assert!(left <= 900, "a lock lasts at most lockout_duration from now: {status}");
+
+    // a newer format is refused by name, and left as it is
+    let newer = r#"{"version":2,"failures":[],"future_field":true}"#;
+    write_private(&path, newer);
+    let out = s.login(Stack::Probe, &[Reply::Code]);
+    assert_eq!(out.rc, PAM_SERVICE_ERR, "{out:?}");
+    assert!(out.log.contains("state format version 2"), "{}", out.log);
+    let (rc, said) = smsotp(&s, &["unlock", USER]);
+    assert_ne!(rc, 0, "unlock refuses to overwrite a newer format: {said}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), newer);
+}
+
+#[test]
+fn unlock_of_a_damaged_file_keeps_the_backup_codes_it_can_trust() {
+    require_pam_env!();
+    let s = Setup::new("[otp]\nmax_attempts = 2\n[limits]\nlockout_failures = 2\nresend_cooldown = 0\n");
+    let codes = backup_codes(&s, USER, 3);
+    assert_eq!(s.login(Stack::Probe, &[text("1"), text("2")]).rc, PAM_AUTH_ERR);
+    let path = s.state.join("u-alice.json");
+    let mut damaged = state_json(&s, USER);
+    damaged["failures"] = serde_json::json!("not a list");
+    damaged["backup_codes"].as_array_mut().unwrap().push(serde_json::json!("$argon2id$v=19$m=4194304,t=2,p=1$c2FsdA$YWFh"));
+    write_private(&path, &damaged.to_string());
+    let (rc, out) = smsotp(&s, &["unlock", USER]);
+    assert_eq!(rc, 0, "{out}");
+    assert!(out.contains("3 backup codes"), "{out}");
+    let out = s.login(Stack::Probe, &[text(&codes[1])]);
+    assert_eq!(out.rc, PAM_SUCCESS, "the kept code still works: {out:?}");
+}

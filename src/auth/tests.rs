@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 use super::*;
 use crate::config::Config;
 use crate::log::MemoryLog;
-use crate::state::{SendAllowance, StoreError};
+use crate::state::{BackupUse, SendAllowance, StoreError};
 
 const PHONE: &str = "+15551234567";
 
@@ -27,6 +27,8 @@ enum Say {
     Wait(u64),
     /// The conversation breaks (Ctrl-C, no tty).
     Hangup,
+    /// The next info message cannot be shown.
+    FailInfo,
 }
 
 #[derive(Default)]
@@ -62,7 +64,7 @@ impl Prompter for FakePrompter {
                 Say::PaddedCode => Ok(Zeroizing::new(format!("  {} \n", sent.last().map(|m| m.1.clone()).unwrap_or_default()))),
                 Say::CodeNumber(n) => Ok(Zeroizing::new(sent[n].1.clone())),
                 Say::Text(t) => Ok(Zeroizing::new(t.to_string())),
-                Say::Hangup => Err(ConversationError),
+                Say::Hangup | Say::FailInfo => Err(ConversationError),
             };
         }
     }
@@ -71,6 +73,10 @@ impl Prompter for FakePrompter {
         Ok(())
     }
     fn info(&mut self, text: &str) -> Result<(), ConversationError> {
+        if matches!(self.script.first(), Some(Say::FailInfo)) {
+            self.script.remove(0);
+            return Err(ConversationError);
+        }
         self.shared.infos.borrow_mut().push(text.to_string());
         Ok(())
     }
@@ -132,15 +138,22 @@ struct FakeStore {
     lock_after: Option<usize>,
     grace: bool,
     broken: bool,
+    /// Another login locks the user right after this one's first lock check.
+    locked_by_another: bool,
+    /// The user and key of every grace check and success, in order.
+    grace_keys: Vec<(String, Option<String>)>,
 }
 impl Store for FakeStore {
     fn locked_until(&mut self, _: &str, now: Duration) -> Result<Option<Duration>, StoreError> {
         if self.broken {
             return Err(StoreError::Corrupt("truncated".into()));
         }
-        Ok(self.locked.then_some(now + Duration::from_secs(60)))
+        let locked = self.locked;
+        self.locked |= self.locked_by_another;
+        Ok(locked.then_some(now + Duration::from_secs(60)))
     }
-    fn grace_active(&mut self, _: &str, _: &str, _: Duration) -> Result<bool, StoreError> {
+    fn grace_active(&mut self, user: &str, key: &str, _: Duration) -> Result<bool, StoreError> {
+        self.grace_keys.push((user.into(), Some(key.into())));
         Ok(self.grace)
     }
     fn reserve_send(&mut self, _: &str, _: Duration) -> Result<SendAllowance, StoreError> {
@@ -148,25 +161,36 @@ impl Store for FakeStore {
     }
     fn record_failure(&mut self, _: &str, _: Duration) -> Result<bool, StoreError> {
         self.failures += 1;
-        Ok(self.lock_after.is_some_and(|n| self.failures >= n))
+        Ok(self.locked || self.lock_after.is_some_and(|n| self.failures >= n))
     }
-    fn record_success(&mut self, _: &str, _: Option<&str>, _: Duration) -> Result<(), StoreError> {
+    fn record_success(&mut self, user: &str, key: Option<&str>, _: Duration) -> Result<bool, StoreError> {
+        self.grace_keys.push((user.into(), key.map(str::to_string)));
+        if self.locked {
+            return Ok(false);
+        }
         self.successes += 1;
-        Ok(())
+        Ok(true)
     }
-    fn use_backup_code(&mut self, _: &str, answer: &str) -> Result<Option<usize>, StoreError> {
+    fn use_backup_code(&mut self, _: &str, answer: &str, _: Duration) -> Result<BackupUse, StoreError> {
         match self.backup.iter().position(|c| c == answer) {
+            Some(_) if self.locked => Ok(BackupUse::Locked),
             Some(i) => {
                 self.backup.remove(i);
-                Ok(Some(self.backup.len()))
+                Ok(BackupUse::Used { remaining: self.backup.len() })
             }
-            None => Ok(None),
+            None => Ok(BackupUse::NoMatch),
         }
     }
 }
 
 struct FakeAccounts(HashMap<&'static str, Vec<&'static str>>);
 impl Accounts for FakeAccounts {
+    fn canonical_name(&self, user: &str) -> Result<Option<String>, String> {
+        // a name service that folds case and drops a realm, as sssd can
+        let folded = user.split('@').next().unwrap_or(user).to_lowercase();
+        Ok(self.0.keys().find(|k| **k == folded).map(|k| k.to_string()))
+    }
+
     fn in_any_group(&self, user: &str, groups: &[String]) -> Result<bool, String> {
         match self.0.get(user) {
             None => Err("no such user".into()),
@@ -198,7 +222,14 @@ impl Case {
         config.otp.prompt = "Code [{seq}] for {phone}: ".into();
         Case {
             config,
-            login: Login { user: "alice".into(), service: "sshd".into(), rhost: Some("192.0.2.7".into()), tty: None, host: "box".into() },
+            login: Login {
+                user: "alice".into(),
+                service: "sshd".into(),
+                rhost: Some("192.0.2.7".into()),
+                tty: None,
+                caller_uid: 0,
+                host: "box".into(),
+            },
             script,
             directory: DirAnswer::Map(HashMap::from([("alice".to_string(), PHONE.to_string())])),
             sender_failures: 0,
@@ -578,4 +609,93 @@ fn the_time_budget_is_what_connectors_get() {
     );
     assert_eq!(outcome, Outcome::Unavailable(UnavailableReason::Send));
     assert_eq!(sender.0.get(), Duration::from_secs(12));
+}
+
+#[test]
+fn a_lock_set_while_this_login_waits_refuses_its_right_code() {
+    let mut case = Case::new(vec![Say::Code]);
+    case.store.locked_by_another = true;
+    let r = case.run();
+    assert_eq!(r.outcome, Outcome::Denied(DenyReason::LockedOut));
+    assert_eq!(r.store.successes, 0, "the success is not recorded and lifts nothing");
+    assert_eq!(r.errors(), vec![MSG_LOCKED]);
+}
+
+#[test]
+fn a_lock_set_while_this_login_waits_keeps_the_backup_code() {
+    let mut case = Case::new(vec![Say::Text("ABCD-EFGH")]);
+    case.store.locked_by_another = true;
+    case.store.backup = vec!["ABCD-EFGH".into()];
+    let r = case.run();
+    assert_eq!(r.outcome, Outcome::Denied(DenyReason::LockedOut));
+    assert_eq!(r.store.backup, vec!["ABCD-EFGH".to_string()], "not consumed");
+}
+
+#[test]
+fn a_wrong_answer_after_another_login_locked_the_user_ends_the_login() {
+    let mut case = Case::new(vec![Say::Text("000000"), Say::Code]);
+    case.store.locked_by_another = true;
+    let r = case.run();
+    assert_eq!(r.outcome, Outcome::Denied(DenyReason::LockedOut));
+    assert_eq!(r.shared.prompts.borrow().len(), 1, "no second guess");
+}
+
+#[test]
+fn a_backup_code_counts_even_when_its_notice_cannot_be_shown() {
+    let mut case = Case::new(vec![Say::Text("ABCD-EFGH")]);
+    case.store.backup = vec!["ABCD-EFGH".into(), "JKLM-NPQR".into()];
+    case.script.push(Say::FailInfo);
+    let r = case.run();
+    assert_eq!(r.outcome, Outcome::SuccessWithBackupCode { remaining: 1 });
+}
+
+#[test]
+fn grace_is_keyed_by_service_and_remote_host() {
+    let mut case = Case::new(vec![Say::Code]);
+    case.config.policy.grace = 600;
+    let r = case.run();
+    let key = r#"service="sshd" rhost="192.0.2.7""#.to_string();
+    assert_eq!(r.store.grace_keys, vec![("alice".to_string(), Some(key.clone())), ("alice".to_string(), Some(key))]);
+}
+
+#[test]
+fn without_a_remote_host_grace_is_keyed_by_terminal_and_calling_user() {
+    let mut case = Case::new(vec![Say::Code]);
+    case.config.policy.grace = 600;
+    case.login = Login { service: "su".into(), rhost: None, tty: Some("/dev/pts/3".into()), caller_uid: 1001, ..case.login };
+    let r = case.run();
+    let key = r#"service="su" tty="/dev/pts/3" uid=1001"#.to_string();
+    assert_eq!(r.store.grace_keys[0], ("alice".to_string(), Some(key)));
+    let other = Login { caller_uid: 1002, ..Login { rhost: None, tty: Some("/dev/pts/3".into()), ..Login::default() } };
+    assert_ne!(other.grace_key(), Login { caller_uid: 1001, ..other.clone() }.grace_key(), "another caller, another key");
+
+    let mut case = Case::new(vec![Say::Code]);
+    case.config.policy.grace = 600;
+    case.login = Login { rhost: None, tty: None, ..case.login };
+    let r = case.run();
+    assert_eq!(r.store.grace_keys, vec![("alice".to_string(), None)], "no origin: no grace check, none opened");
+}
+
+#[test]
+fn every_spelling_of_a_name_is_the_canonical_account() {
+    for spelling in ["ALICE", "Alice", "alice@EXAMPLE.ORG"] {
+        let mut case = Case::new(vec![Say::Code]);
+        case.config.policy.grace = 600;
+        case.login.user = spelling.into();
+        let r = case.run();
+        assert_eq!(r.outcome, Outcome::Success, "{spelling}");
+        assert_eq!(r.shared.sent.borrow()[0].0, PHONE, "{spelling}: alice's number");
+        assert!(r.store.grace_keys.iter().all(|(user, _)| user == "alice"), "{spelling}: {:?}", r.store.grace_keys);
+    }
+    // a lock on alice holds for every spelling, and nothing is sent
+    let mut case = Case::new(vec![Say::Code]);
+    case.login.user = "ALICE".into();
+    case.store.locked = true;
+    let r = case.run();
+    assert_eq!(r.outcome, Outcome::Denied(DenyReason::LockedOut));
+    assert_eq!(r.sent(), 0);
+    // a name the name service does not know is kept as given
+    let mut case = Case::new(vec![Say::Code]);
+    case.login.user = "mallory".into();
+    assert_eq!(case.run().outcome, Outcome::Denied(DenyReason::Unenrolled));
 }

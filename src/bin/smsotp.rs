@@ -98,8 +98,10 @@ fn main() -> ExitCode {
 mod state {
     use std::time::{SystemTime, UNIX_EPOCH};
 
+    use pam_smsotp::auth::Accounts;
     use pam_smsotp::config::Config;
     use pam_smsotp::state::{FileStore, StoreError, UserState, backup};
+    use pam_smsotp::system::NssAccounts;
 
     fn store(config: &Config) -> Option<FileStore> {
         match FileStore::open(config) {
@@ -115,14 +117,23 @@ mod state {
         SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
     }
 
+    /// The name the module keys the user's state by: the name service's spelling.
+    pub fn canonical(user: &str) -> String {
+        match NssAccounts.canonical_name(user) {
+            Ok(Some(name)) => name,
+            _ => user.to_string(),
+        }
+    }
+
     fn failed(e: StoreError) -> bool {
         eprintln!("smsotp: {e}");
         false
     }
 
     pub fn status(config: &Config, user: &str) -> bool {
+        let user = &canonical(user);
         let Some(store) = store(config) else { return false };
-        let state = match store.read(user) {
+        let state = match store.read(user, now()) {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("smsotp: {e}\nsmsotp: `smsotp unlock {user}` starts the user's state afresh");
@@ -142,14 +153,19 @@ mod state {
     }
 
     pub fn unlock(config: &Config, user: &str) -> bool {
+        let user = &canonical(user);
         let Some(store) = store(config) else { return false };
-        let result = match store.update(user, |s| s.unlock()) {
+        let result = match store.update(user, now(), |s| s.unlock()) {
             Ok(()) => Ok(()),
-            // a state file that cannot be read is replaced by a fresh one
-            Err(StoreError::Corrupt(why)) => {
-                eprintln!("smsotp: the old state was unreadable ({why}); starting afresh (backup codes are lost)");
-                store.reset(user, &UserState::default())
-            }
+            // a state file that cannot be read starts afresh, keeping the backup
+            // codes that can still be trusted
+            Err(StoreError::Corrupt(why)) => store.salvage_backup_codes(user).and_then(|backup_codes| {
+                eprintln!(
+                    "smsotp: the old state was unreadable ({why}); starting afresh with the {} backup codes that could be kept",
+                    backup_codes.len()
+                );
+                store.reset(user, &UserState { backup_codes, ..UserState::default() })
+            }),
             Err(e) => Err(e),
         };
         match result {
@@ -162,6 +178,7 @@ mod state {
     }
 
     pub fn generate(config: &Config, user: &str, count: u32) -> bool {
+        let user = &canonical(user);
         let Some(store) = store(config) else { return false };
         let mut codes = Vec::new();
         let mut hashes = Vec::new();
@@ -178,7 +195,7 @@ mod state {
                 }
             }
         }
-        if let Err(e) = store.update(user, |s| s.backup_codes = hashes) {
+        if let Err(e) = store.update(user, now(), |s| s.backup_codes = hashes) {
             return failed(e);
         }
         println!("Backup codes for {user}; each works once, in place of an SMS code.");
@@ -190,8 +207,9 @@ mod state {
     }
 
     pub fn backup_status(config: &Config, user: &str) -> bool {
+        let user = &canonical(user);
         let Some(store) = store(config) else { return false };
-        match store.read(user) {
+        match store.read(user, now()) {
             Ok(s) => {
                 println!("{user}: {} backup codes left", s.backup_codes.len());
                 true
@@ -201,8 +219,9 @@ mod state {
     }
 
     pub fn revoke(config: &Config, user: &str) -> bool {
+        let user = &canonical(user);
         let Some(store) = store(config) else { return false };
-        match store.update(user, |s| s.backup_codes.clear()) {
+        match store.update(user, now(), |s| s.backup_codes.clear()) {
             Ok(()) => {
                 println!("{user}: backup codes revoked");
                 true

@@ -31,6 +31,7 @@ pam::pam_hooks!(SmsOtp);
 
 impl PamHooks for SmsOtp {
     fn sm_authenticate(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
+        let _sigpipe = crate::sys::signals::BlockedSigpipe::block();
         quietly(|| authenticate(pamh, &args, flags))
     }
 
@@ -93,6 +94,7 @@ fn authenticate(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> PamResu
         service: item_text::<Service>(pamh).unwrap_or_default(),
         rhost: item_text::<RHost>(pamh),
         tty: item_text::<Tty>(pamh),
+        caller_uid: nix::unistd::getuid().as_raw(),
         host: crate::system::hostname(),
     };
     let outcome = crate::runtime::run_login(&config, &login, &mut prompter, &log);

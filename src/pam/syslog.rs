@@ -36,7 +36,7 @@ impl Log for PamLog<'_> {
             Level::Info => libc::LOG_INFO,
             Level::Debug => libc::LOG_DEBUG,
         };
-        let Ok(text) = CString::new(message.replace('\0', "?")) else { return };
+        let Ok(text) = CString::new(crate::log::printable(message)) else { return };
         // SAFETY: pamh is the live handle of this call; "%s" with one NUL-terminated
         // string matches the variadic arguments given.
         unsafe { pam_syslog(self.pamh, priority, c"%s".as_ptr(), text.as_ptr()) };

@@ -40,13 +40,37 @@ pub fn hash(code: &str) -> Result<String, BackupError> {
     Argon2::default().hash_password(normalised.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| BackupError::Hash(e.to_string()))
 }
 
+/// Is `hash` one the module wrote: argon2id, version 0x13, the module's own
+/// memory, time and parallelism costs, a 32-byte output? A stored hash that
+/// names other costs could make one login allocate gigabytes or spin for
+/// minutes, so it is never verified.
+pub fn check_hash(hash: &str) -> Result<(), String> {
+    let parsed = PasswordHash::new(hash).map_err(|_| "not a PHC string".to_string())?;
+    if parsed.algorithm != argon2::Algorithm::Argon2id.ident() {
+        return Err("not argon2id".into());
+    }
+    if parsed.version != Some(argon2::Version::V0x13.into()) {
+        return Err("not argon2 version 19".into());
+    }
+    let ours = argon2::Params::default();
+    let params = argon2::Params::try_from(&parsed).map_err(|_| "unreadable parameters".to_string())?;
+    if (params.m_cost(), params.t_cost(), params.p_cost()) != (ours.m_cost(), ours.t_cost(), ours.p_cost()) {
+        return Err("other argon2 costs".into());
+    }
+    match (parsed.salt, parsed.hash) {
+        (Some(_), Some(output)) if output.len() == argon2::Params::DEFAULT_OUTPUT_LEN => Ok(()),
+        _ => Err("no salt or an output of another length".into()),
+    }
+}
+
 /// The index of the hash that `answer` matches, if any. A stored hash that does
-/// not parse never matches.
+/// not parse, or is not the module's own, never matches.
 pub fn find(answer: &str, hashes: &[String]) -> Option<usize> {
     let normalised = normalise(answer)?;
-    hashes
-        .iter()
-        .position(|h| PasswordHash::new(h).is_ok_and(|parsed| Argon2::default().verify_password(normalised.as_bytes(), &parsed).is_ok()))
+    hashes.iter().position(|h| {
+        check_hash(h).is_ok()
+            && PasswordHash::new(h).is_ok_and(|parsed| Argon2::default().verify_password(normalised.as_bytes(), &parsed).is_ok())
+    })
 }
 
 #[cfg(test)]
@@ -75,5 +99,26 @@ mod tests {
         assert_eq!(find(&b.to_lowercase().replace('-', " "), &hashes), Some(1));
         assert_eq!(find("2222-2222", &hashes), None);
         assert_eq!(find(&a, &["garbage".to_string(), hashes[0].clone()]), Some(1));
+    }
+
+    #[test]
+    fn only_the_module_s_own_hashes_are_ever_verified() {
+        let code = generate().unwrap();
+        let ours = hash(&code).unwrap();
+        assert_eq!(check_hash(&ours), Ok(()));
+        let salt = "c2FsdHNhbHRzYWx0";
+        let out = "YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFhYWE";
+        for foreign in [
+            format!("$argon2id$v=19$m=4194304,t=2,p=1${salt}${out}"),
+            format!("$argon2id$v=19$m=19456,t=4294967295,p=1${salt}${out}"),
+            format!("$argon2id$v=19$m=19456,t=2,p=255${salt}${out}"),
+            format!("$argon2i$v=19$m=19456,t=2,p=1${salt}${out}"),
+            format!("$argon2id$v=16$m=19456,t=2,p=1${salt}${out}"),
+            format!("$argon2id$v=19$m=19456,t=2,p=1${salt}$YWFh"),
+            "$scrypt$ln=16,r=8,p=1$aM15713r3Xsvxbi31lqr1Q$nFNh2CVHVjNldFVKDHDlm4CbdRSCdEBsjjJxD+iCs5E".to_string(),
+        ] {
+            assert!(check_hash(&foreign).is_err(), "{foreign}");
+            assert_eq!(find(&code, &[foreign.clone()]), None, "{foreign}");
+        }
     }
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 use super::StoreError;
-use super::record::{FORMAT_VERSION, UserState};
+use super::record::{self, DecodeError, UserState};
 
 const LOCK_WAIT: Duration = Duration::from_secs(10);
 const MAX_STATE_BYTES: u64 = 1024 * 1024;
@@ -90,13 +90,23 @@ impl StateDir {
         if !meta.is_file() || meta.len() > MAX_STATE_BYTES {
             return Err(StoreError::Corrupt(format!("{} is not a state file", path.display())));
         }
-        let mut text = String::new();
-        file.read_to_string(&mut text).map_err(|e| StoreError::Corrupt(format!("{}: {e}", path.display())))?;
-        let state: UserState = serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(format!("{}: {e}", path.display())))?;
-        if state.version != FORMAT_VERSION {
-            return Err(StoreError::Corrupt(format!("{}: unknown format version {}", path.display(), state.version)));
-        }
-        Ok(state)
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).map_err(|e| StoreError::Corrupt(format!("{}: {e}", path.display())))?;
+        record::decode(&bytes).map_err(|e| match e {
+            DecodeError::NewerVersion(version) => StoreError::NewerFormat { path: path.display().to_string(), version },
+            DecodeError::Malformed(why) => StoreError::Corrupt(format!("{}: {why}", path.display())),
+        })
+    }
+
+    /// The trustworthy backup codes of a state file that does not decode.
+    pub fn salvage_backup_codes(&self, user: &str, _lock: &UserLock) -> Result<Vec<String>, StoreError> {
+        let path = self.path(user, ".json");
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io(&path, e)),
+        };
+        record::salvage_backup_codes(&bytes).ok_or_else(|| StoreError::NewerFormat { path: path.display().to_string(), version: 0 })
     }
 
     /// Replace the user's state: a new file, fsynced, renamed over the old one,
