@@ -118,7 +118,7 @@ mod tests {
             "$scrypt$ln=16,r=8,p=1$aM15713r3Xsvxbi31lqr1Q$nFNh2CVHVjNldFVKDHDlm4CbdRSCdEBsjjJxD+iCs5E".to_string(),
         ] {
             assert!(check_hash(&foreign).is_err(), "{foreign}");
-            assert_eq!(find(&code, &[foreign.clone()]), None, "{foreign}");
+            assert_eq!(find(&code, std::slice::from_ref(&foreign)), None, "{foreign}");
         }
     }
 }
