@@ -259,7 +259,11 @@ impl World {
     /// A test directory with the module's config (spool connector; `extra`
     /// adds sections), a phone map, and the namespace's copies of /etc.
     fn new(extra: &str) -> World {
-        let setup = Setup::new(extra);
+        World::with_setup(Setup::new(extra))
+    }
+
+    /// As `new`, with the configuration `setup` already holds.
+    fn with_setup(setup: Setup) -> World {
         let t = setup.dir.path().to_path_buf();
         // the test users must reach their home and the shell their cwd; every file in it stays private
         fs::set_permissions(&t, fs::Permissions::from_mode(0o711)).unwrap();
@@ -1044,4 +1048,136 @@ fn login_wrong_code_is_refused() {
     assert_eq!(w.sms().len(), 1);
     assert!(w.log().contains(&format!("pam_smsotp(login:auth): user {USER}")), "{}", w.log());
     assert!(w.log().contains("TOO MANY LOGIN TRIES"), "{}", w.log());
+}
+
+// ---------------------------------------------------------------------------
+// Hostile callers of sudo and su
+
+/// A `#!/bin/sh` command connector, as a site would write one: it delivers the
+/// SMS into the spool file (where converse.exp reads the code as the phone
+/// would), records its own ids, umask, descriptors and signal dispositions, and
+/// takes a second, during which its children hold SMSOTP_* in their environment.
+fn hostile_world() -> (World, PathBuf) {
+    let setup = Setup::with_connectors("", false);
+    let record = setup.path("connector-record");
+    let script = setup.path("send-sms");
+    write_private(
+        &script,
+        &format!(
+            "#!/bin/sh\n\
+             {{ grep -E '^(Uid|Gid|Groups|SigIgn|Umask):' /proc/self/status; echo fds=$(ls /proc/self/fd | tr '\\n' ' '); \
+             env | sed -n 's/^\\(SMSOTP_[A-Z]*\\)=.*/var=\\1/p' | sort | tr '\\n' ' '; echo; }} > {record}\n\
+             printf '{{\"to\":\"%s\",\"text\":\"%s\"}}\\n' \"$SMSOTP_TO\" \"$SMSOTP_TEXT\" >> {spool}\n\
+             sleep 1\n",
+            record = record.display(),
+            spool = setup.spool.display()
+        ),
+    );
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::create_dir_all(setup.spool.parent().unwrap()).unwrap();
+    let config =
+        setup.config_text() + &format!("\n[[connector]]\nname = \"script\"\ntype = \"command\"\nargv = [\"{}\"]\n", script.display());
+    setup.rewrite_config(&config);
+    let w = World::with_setup(setup);
+    // where the caller's watcher writes what it could read (the caller must be able to write it)
+    let loot = w.path("client");
+    fs::set_permissions(&loot, fs::Permissions::from_mode(0o777)).unwrap();
+    (w, record)
+}
+
+/// The caller's side: umask 0777, tiny limits, an open descriptor, SIGCHLD,
+/// SIGPIPE, SIGTERM and SIGHUP ignored, a hostile environment, and a watcher
+/// that keeps reading every /proc/PID/environ it can for SMSOTP_, as the
+/// caller, while the login runs; then the setuid program.
+fn as_hostile_caller(w: &World, user: &str, program: &str) -> Vec<String> {
+    let loot = w.path("client/loot");
+    let script = format!(
+        "umask 0777; ulimit -n 32; ulimit -f 64; exec 7</etc/hostname; trap '' CHLD PIPE TERM HUP; \
+         export SSL_CERT_FILE=/nonexistent http_proxy=http://127.0.0.1:9 https_proxy=http://127.0.0.1:9 LD_LIBRARY_PATH=/nonexistent \
+         PATH=/nonexistent:/usr/bin:/bin IFS=: SHELL=/bin/false TZ=Nowhere; \
+         ( i=0; while [ $i -lt 80 ]; do for f in /proc/[0-9]*/environ; do \
+         grep -l SMSOTP_ \"$f\" 2>/dev/null; done; sleep 0.05; i=$((i+1)); done > {} ) & \
+         exec {program}",
+        loot.display()
+    );
+    w.as_user(user, &["sh", "-c", &script])
+}
+
+fn connector_record(record: &Path) -> String {
+    fs::read_to_string(record).unwrap_or_else(|e| panic!("the connector did not run: {e}"))
+}
+
+fn assert_child_ran_as_root_with_a_clean_slate(record: &str) {
+    let line = |key: &str| record.lines().find_map(|l| l.strip_prefix(key)).map(str::trim).unwrap_or_else(|| panic!("{key}: {record}"));
+    assert_eq!(line("Uid:").split_whitespace().collect::<Vec<_>>(), ["0"; 4], "real, effective, saved, fs uid: {record}");
+    assert_eq!(line("Gid:").split_whitespace().collect::<Vec<_>>(), ["0"; 4], "{record}");
+    assert_eq!(line("Umask:"), "0022", "{record}");
+    let ignored = u64::from_str_radix(line("SigIgn:"), 16).unwrap() & !0x1_8000_0000;
+    assert_eq!(ignored, 0, "no signal ignored: {record}");
+    assert_eq!(line("fds="), "0 1 2 3", "{record}");
+    assert_eq!(line("var="), "SMSOTP_CODE var=SMSOTP_EXPIRES var=SMSOTP_SEQ var=SMSOTP_TEXT var=SMSOTP_TO var=SMSOTP_USER", "{record}");
+}
+
+fn loot(w: &World) -> String {
+    fs::read_to_string(w.path("client/loot")).unwrap_or_default()
+}
+
+/// smsuser runs sudo from a hostile shell. The command connector's script runs
+/// as root with all ids 0 and nothing of the caller's; no process the caller
+/// can read holds SMSOTP_; the right code still works (SIGCHLD ignored by the
+/// caller does not hide the script's exit), and a wrong one never lets in.
+#[test]
+fn sudo_hostile_caller_cannot_read_or_skip_the_code() {
+    require!("sudo");
+    let (w, record) = hostile_world();
+    w.install("sudo", "sudo");
+    let talk = w.talk(
+        true,
+        &[pass(USER_PASSWORD), "code".into(), see()],
+        &as_hostile_caller(&w, USER, "sudo -k sh -c 'echo SMSOTP-$((6*7)) uid=$(id -u)'"),
+    );
+    assert_eq!(talk.status, 0, "{talk:#?}\n{}", w.log());
+    assert!(talk.out.contains("SMSOTP-42 uid=0"), "{}", talk.out);
+    assert_child_ran_as_root_with_a_clean_slate(&connector_record(&record));
+    assert_eq!(loot(&w), "", "the caller read a process holding the code");
+    assert_eq!(w.sms().len(), 1);
+
+    fs::remove_file(&record).unwrap();
+    let talk = w.talk(
+        true,
+        &[pass(USER_PASSWORD), text("000000"), text("000001"), text("000002")],
+        &as_hostile_caller(&w, USER, "sudo -k sh -c 'echo SMSOTP-$((6*7))'"),
+    );
+    assert_eq!(talk.status, 1, "{talk:#?}");
+    assert!(!talk.out.contains("\nSMSOTP-42"), "{}", talk.out);
+    assert_eq!(loot(&w), "");
+    assert_child_ran_as_root_with_a_clean_slate(&connector_record(&record));
+}
+
+/// smsother knows smsuser's password and runs `su smsuser` from a hostile
+/// shell: the same guarantees, and the code still goes to smsuser's number.
+#[test]
+fn su_hostile_caller_cannot_read_or_skip_the_code() {
+    require!("su");
+    let (w, record) = hostile_world();
+    w.install("su", "su");
+    let talk = w.talk(
+        true,
+        &[pass(USER_PASSWORD), text("000000"), text("000001"), text("000002")],
+        &as_hostile_caller(&w, OTHER, &format!("su {USER} -c 'echo SMSOTP-$((6*7))'")),
+    );
+    assert_eq!(talk.status, 1, "{talk:#?}");
+    assert!(!talk.logged_in(), "{}", talk.out);
+    assert_eq!(loot(&w), "", "the caller read a process holding the code");
+    assert_child_ran_as_root_with_a_clean_slate(&connector_record(&record));
+    assert_eq!(w.sms()[0].0, USER_PHONE);
+
+    let talk = w.talk(
+        true,
+        &[pass(USER_PASSWORD), "code".into(), see()],
+        &as_hostile_caller(&w, OTHER, &format!("su {USER} -c '{SHELL_COMMAND}'")),
+    );
+    assert_eq!(talk.status, 0, "{talk:#?}\n{}", w.log());
+    assert!(talk.out.contains(&format!("{SHELL_OUTPUT} {USER}")), "{}", talk.out);
+    assert_eq!(loot(&w), "");
 }
