@@ -1181,3 +1181,30 @@ fn su_hostile_caller_cannot_read_or_skip_the_code() {
     assert!(talk.out.contains(&format!("{SHELL_OUTPUT} {USER}")), "{}", talk.out);
     assert_eq!(loot(&w), "");
 }
+
+/// Grace after `su smsuser` is bound to the terminal AND the calling user: the
+/// same user on the same (recycled) terminal is let through, another user who
+/// knows smsuser's password on that terminal is asked for a code. Every talk
+/// gets a fresh devpts instance, so each runs on /dev/pts/0.
+#[test]
+fn su_grace_is_not_inherited_by_another_user_on_a_recycled_terminal() {
+    require!("su");
+    let w = World::new("[policy]\ngrace = 600\n");
+    w.install("su", "su");
+    let su = |caller: &str| w.as_user(caller, &["su", USER, "-c", SHELL_COMMAND]);
+    let talk = w.talk(true, &[pass(USER_PASSWORD), "code".into(), see()], &su(USER));
+    assert_eq!(talk.status, 0, "{talk:#?}\n{}", w.log());
+    assert_eq!(w.sms().len(), 1);
+    // the same user, the same terminal: grace, no code
+    let talk = w.talk(true, &[pass(USER_PASSWORD), see()], &su(USER));
+    assert_eq!(talk.status, 0, "{talk:#?}\n{}", w.log());
+    assert!(talk.out.contains(&format!("{SHELL_OUTPUT} {USER}")), "{}", talk.out);
+    assert_eq!(w.sms().len(), 1, "grace: no SMS");
+    // smsother on the recycled terminal, with smsuser's password: asked for a code
+    let talk = w.talk(true, &[pass(USER_PASSWORD), text("000000"), text("000001"), text("000002")], &su(OTHER));
+    assert_eq!(talk.status, 1, "{talk:#?}");
+    assert!(!talk.logged_in(), "{}", talk.out);
+    assert_eq!(talk.prompts(), ["password", "code", "code", "code"]);
+    assert_eq!(w.sms().len(), 2);
+    assert_eq!(w.log().matches("not asked for a code (Grace)").count(), 1, "{}", w.log());
+}
