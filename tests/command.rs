@@ -155,6 +155,24 @@ fn a_login_with_a_hanging_command_ends() {
     assert!(out.elapsed < Duration::from_secs(5), "{:?}", out.elapsed);
 }
 
+/// Through real libpam, in a host whose SIGPIPE is at its default (death): a
+/// SIGPIPE raised while the module works (here sent by the connector itself to
+/// the host) never reaches the host; the login goes on to its normal answer.
+#[test]
+fn no_sigpipe_reaches_the_host() {
+    require_pam_env!();
+    let s = Setup::with_connectors("", true);
+    let pipe = script(s.dir.path(), "pipe", "kill -PIPE $PPID; exit 1");
+    let text = s.config_text().replace(
+        "[[connector]]\nname = \"spool\"",
+        &format!("{}\n[[connector]]\nname = \"spool\"", command_connector("pipe", &[pipe.to_str().unwrap()], 2)),
+    );
+    s.rewrite_config(&text);
+    let out = s.login_as(USER, Stack::Probe, &[Reply::Code], &["--sigpipe-default"], |s| s.spool_texts());
+    assert_eq!(out.rc, PAM_SUCCESS, "the host survived and the spool took the code: {out:?}");
+    assert!(out.log.contains("connector pipe: the gateway refused the message"), "{}", out.log);
+}
+
 /// What a script sees of itself: ids, groups, umask, signal dispositions, open
 /// descriptors and limits, written to `<record>` as `key=value` lines.
 fn introspect(record: &Path) -> String {

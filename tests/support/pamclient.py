@@ -75,7 +75,12 @@ def main():
     p.add_argument("--rhost")
     p.add_argument("--tty")
     p.add_argument("--no-conv", action="store_true", help="register no conversation function")
+    p.add_argument("--sigpipe-default", action="store_true",
+                   help="SIGPIPE at its default (death), as in a C host; Python ignores it")
     a = p.parse_args()
+    if a.sigpipe_default:
+        import signal
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     conv = PamConv(CONV(conversation), None)
     if a.no_conv:
         conv = PamConv(CONV(0), None)
