@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use zeroize::Zeroizing;
 
-use crate::config::{Config, DirectoryFailurePolicy, SendFailurePolicy, UnenrolledPolicy};
+use crate::config::{Config, DirectoryFailurePolicy, Secret, SendFailurePolicy, UnenrolledPolicy};
 use crate::log::Log;
 use crate::message;
 use crate::otp::Code;
@@ -85,9 +85,13 @@ pub trait Sender {
     fn send(&self, sms: &Sms<'_>, remaining: Duration, log: &dyn Log) -> Result<Receipt, SendFailed>;
 }
 
-/// Seconds since the Unix epoch, with sub-second precision.
 pub trait Clock {
+    /// Wall time: seconds since the Unix epoch, with sub-second precision. For
+    /// what is stored; it may step.
     fn now(&self) -> Duration;
+    /// Time that never steps, from an arbitrary start: for the code in hand and
+    /// the login's budget.
+    fn monotonic(&self) -> Duration;
 }
 
 pub trait Accounts {
@@ -109,6 +113,8 @@ pub struct Login {
     pub tty: Option<String>,
     /// The real uid of the process running PAM: under su and sudo, the caller.
     pub caller_uid: u32,
+    /// The password a previous module of the stack took (PAM_AUTHTOK), if any.
+    pub password: Option<Secret>,
     /// This machine's name, for the {host} placeholder.
     pub host: String,
 }
@@ -129,6 +135,8 @@ impl Login {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SkipReason {
+    /// The stack runs without root (a screen locker): the module cannot work there.
+    NotRoot,
     SkipGroup,
     NotInOnlyGroups,
     TrustedNetwork,
@@ -145,6 +153,8 @@ pub enum DenyReason {
     DirectoryFailed,
     /// The directory holds an entry for the user that is not a usable number.
     BadNumber,
+    /// The answer was the login's password: a client that cannot do a second factor.
+    PasswordAsCode,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,7 +194,7 @@ pub struct Deps<'a> {
 
 /// Run one login to its end.
 pub fn authenticate(config: &Config, login: &Login, deps: Deps<'_>) -> Outcome {
-    let started = deps.clock.now();
+    let started = deps.clock.monotonic();
     // One identity per account: every spelling the name service accepts for a
     // user shares that user's lookups, locks, limits, grace and backup codes.
     let login = match deps.accounts.canonical_name(&login.user) {
@@ -289,7 +299,7 @@ impl Flow<'_, '_> {
     }
 
     fn remaining(&self) -> Duration {
-        self.deadline.saturating_sub(self.deps.clock.now())
+        self.deadline.saturating_sub(self.deps.clock.monotonic())
     }
 
     fn find_phone(&mut self) -> Step<Option<PhoneRecord>> {
@@ -362,10 +372,17 @@ impl Flow<'_, '_> {
             SendAllowance::Locked => return Err(self.locked_meanwhile()),
         }
         let otp = &self.config.otp;
-        let code =
-            Code::generate(otp.length, otp.charset, now, Duration::from_secs(otp.ttl)).map_err(|e| Outcome::ServiceError(e.to_string()))?;
+        let code = Code::generate(otp.length, otp.charset, self.deps.clock.monotonic(), Duration::from_secs(otp.ttl))
+            .map_err(|e| Outcome::ServiceError(e.to_string()))?;
         let text = Zeroizing::new(self.render_message(&code));
-        let sms = Sms { to: phone, text: &text, code: code.expose(), seq: &code.seq, expires: code.expires_at(), user };
+        let sms = Sms {
+            to: phone,
+            text: &text,
+            code: code.expose(),
+            seq: &code.seq,
+            expires: now.saturating_add(Duration::from_secs(otp.ttl)).as_secs(),
+            user,
+        };
         match self.deps.sender.send(&sms, self.remaining(), self.deps.log) {
             Ok(receipt) => {
                 let id = receipt.message_id.map(|id| format!(", message id {id}")).unwrap_or_default();
@@ -412,8 +429,8 @@ impl Flow<'_, '_> {
                 Mode::Sms(code) => self.render_prompt(phone, code),
                 Mode::BackupOnly => MSG_BACKUP_ONLY_PROMPT.to_string(),
             };
-            let answer = self.deps.prompter.prompt(&prompt, self.config.otp.echo).map_err(|_| Outcome::ConversationFailed)?;
-            let answer = answer.trim();
+            let raw = self.deps.prompter.prompt(&prompt, self.config.otp.echo).map_err(|_| Outcome::ConversationFailed)?;
+            let answer = raw.trim();
             let now = self.deps.clock.now();
 
             if answer.is_empty() {
@@ -442,7 +459,7 @@ impl Flow<'_, '_> {
             }
 
             if let Mode::Sms(code) = &mode {
-                if code.is_expired(now) {
+                if code.is_expired(self.deps.clock.monotonic()) {
                     self.deps.log.notice(&format!("user {user}: code {} expired", code.seq));
                     self.say_error(MSG_EXPIRED)?;
                     if resends >= self.config.otp.max_resends {
@@ -459,6 +476,13 @@ impl Flow<'_, '_> {
                     }
                     return Ok(Outcome::Success);
                 }
+            }
+            if self.is_password(raw.as_str()) {
+                self.deps.log.warn(&format!(
+                    "user {user}: the answer was the login's password (a client that answers every prompt with it?); \
+                     ending the login without counting a failure or sending more SMS"
+                ));
+                return Ok(Outcome::Denied(DenyReason::PasswordAsCode));
             }
             if self.config.backup_codes.enabled {
                 match self.store(|s| s.use_backup_code(&user, answer, now))? {
@@ -512,6 +536,13 @@ impl Flow<'_, '_> {
                 Err(Outcome::Denied(DenyReason::Expired))
             }
         }
+    }
+
+    /// Is `answer` this login's password (as typed, or trimmed)? Constant time.
+    fn is_password(&self, answer: &str) -> bool {
+        let Some(password) = self.login.password.as_ref().map(Secret::expose).filter(|p| !p.is_empty()) else { return false };
+        crate::otp::constant_time_eq(answer.as_bytes(), password.as_bytes())
+            | crate::otp::constant_time_eq(answer.trim().as_bytes(), password.trim().as_bytes())
     }
 
     /// Another login locked the user while this one waited: its code counts for nothing.

@@ -34,7 +34,7 @@ pub fn random_string(alphabet: &[u8], len: usize) -> Result<Zeroizing<String>, R
     Ok(out)
 }
 
-/// A code sent by SMS, with the time it was issued; zeroed on drop.
+/// A code sent by SMS, with the (monotonic) time it was issued; zeroed on drop.
 pub struct Code {
     value: Zeroizing<String>,
     charset: Charset,
@@ -70,13 +70,9 @@ impl Code {
         &self.value
     }
 
-    /// When the code stops working, in Unix seconds.
-    pub fn expires_at(&self) -> u64 {
-        self.issued_at.saturating_add(self.ttl).as_secs()
-    }
-
+    /// `now` on the clock the code was issued on (the flow uses a monotonic one).
     pub fn is_expired(&self, now: Duration) -> bool {
-        now >= self.issued_at + self.ttl
+        now >= self.issued_at.saturating_add(self.ttl)
     }
 
     /// Constant-time comparison of a (trimmed) answer. Alphanumeric codes are

@@ -1,7 +1,7 @@
 //! The real clock and account database behind the flow's traits.
 
 use std::ffi::CString;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use nix::unistd::{Group, User, getgrouplist};
 
@@ -12,6 +12,11 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> Duration {
         SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
+    }
+
+    fn monotonic(&self) -> Duration {
+        static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        START.get_or_init(Instant::now).elapsed()
     }
 }
 

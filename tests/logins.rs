@@ -1208,3 +1208,23 @@ fn su_grace_is_not_inherited_by_another_user_on_a_recycled_terminal() {
     assert_eq!(w.sms().len(), 2);
     assert_eq!(w.log().matches("not asked for a code (Grace)").count(), 1, "{}", w.log());
 }
+
+/// A client that answers the code prompt with the password (as a script or a
+/// mail client that answers every prompt with it would): pam_unix set
+/// PAM_AUTHTOK, so the module recognises it, ends the login at once without
+/// counting a failure, and sends no more SMS.
+#[test]
+fn sudo_password_typed_at_the_code_prompt_ends_the_login_without_a_failure() {
+    require!("sudo");
+    let w = World::new("[otp]\nmax_resends = 3\n");
+    w.install("sudo", "sudo");
+    let talk = w.talk(true, &[pass(USER_PASSWORD), text(USER_PASSWORD)], &w.as_user(USER, &["sudo", "-k", "sh", "-c", "echo SMSOTP-42"]));
+    assert_eq!(talk.status, 1, "{talk:#?}");
+    assert_eq!(talk.prompts(), ["password", "code"]);
+    assert_eq!(w.sms().len(), 1);
+    let log = w.log();
+    assert!(log.contains("the answer was the login's password"), "{log}");
+    assert!(!log.contains(USER_PASSWORD), "{log}");
+    let status = w.smsotp(&["status", USER]);
+    assert!(status.contains("failures in the last 900 s: 0"), "{status}");
+}

@@ -471,3 +471,24 @@ fn logs_go_to_syslog_as_authpriv_with_the_pam_prefix() {
     assert!(all.contains("verified by SMS code"), "{all}");
     assert_no_secrets(&all, &codes_of(&s.spool_texts()), &[]);
 }
+
+/// A stack run without root (a screen locker, a desktop keyring): the module
+/// steps aside with PAM_IGNORE and a log line, and reads nothing.
+#[test]
+fn a_caller_that_is_not_root_gets_pam_ignore() {
+    require_pam_env!();
+    let mut s = Setup::new("");
+    // the unprivileged client reads only the service file (pam_wrapper copies the whole directory)
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(s.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let services = s.path("services");
+    std::fs::create_dir(&services).unwrap();
+    std::fs::copy(s.path("smsotp-probe"), services.join("smsotp-probe")).unwrap();
+    std::fs::set_permissions(services.join("smsotp-probe"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    s.env.push(("PAM_WRAPPER_SERVICE_DIR".into(), services.display().to_string()));
+    s.prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"].iter().map(|a| a.to_string()).collect();
+    let out = s.login(Stack::Probe, &[Reply::Code]);
+    assert_eq!(out.rc, IGNORED, "{out:?}");
+    assert!(out.log.contains("not running as root"), "{}", out.log);
+    assert!(s.spool_texts().is_empty());
+}

@@ -29,12 +29,15 @@ enum Say {
     Hangup,
     /// The next info message cannot be shown.
     FailInfo,
+    /// The wall clock steps (an admin or NTP sets it); monotonic time does not.
+    StepWallClock(i64),
 }
 
 #[derive(Default)]
 struct Shared {
     sent: RefCell<Vec<(String, String)>>,
     now: Cell<Duration>,
+    mono: Cell<Duration>,
     prompts: RefCell<Vec<String>>,
     errors: RefCell<Vec<String>>,
     infos: RefCell<Vec<String>>,
@@ -57,6 +60,13 @@ impl Prompter for FakePrompter {
             return match step {
                 Say::Wait(s) => {
                     self.shared.now.set(self.shared.now.get() + Duration::from_secs(s));
+                    self.shared.mono.set(self.shared.mono.get() + Duration::from_secs(s));
+                    drop(sent);
+                    continue;
+                }
+                Say::StepWallClock(s) => {
+                    let stepped = self.shared.now.get().as_secs().saturating_add_signed(s);
+                    self.shared.now.set(Duration::from_secs(stepped));
                     drop(sent);
                     continue;
                 }
@@ -86,6 +96,9 @@ struct FakeClock(Rc<Shared>);
 impl Clock for FakeClock {
     fn now(&self) -> Duration {
         self.0.now.get()
+    }
+    fn monotonic(&self) -> Duration {
+        self.0.mono.get()
     }
 }
 
@@ -228,6 +241,7 @@ impl Case {
                 rhost: Some("192.0.2.7".into()),
                 tty: None,
                 caller_uid: 0,
+                password: Some(crate::config::Secret::new("Hunter2-pw".into())),
                 host: "box".into(),
             },
             script,
@@ -698,4 +712,33 @@ fn every_spelling_of_a_name_is_the_canonical_account() {
     let mut case = Case::new(vec![Say::Code]);
     case.login.user = "mallory".into();
     assert_eq!(case.run().outcome, Outcome::Denied(DenyReason::Unenrolled));
+}
+
+#[test]
+fn the_code_in_hand_runs_on_a_monotonic_clock() {
+    // the wall clock jumps a day ahead while the user types: the code still works
+    let r = Case::new(vec![Say::StepWallClock(86_400), Say::Code]).run();
+    assert_eq!(r.outcome, Outcome::Success);
+    // stepped back an hour: the code still expires after its ttl
+    let mut case = Case::new(vec![Say::StepWallClock(-3600), Say::Wait(301), Say::Code]);
+    case.config.otp.ttl = 300;
+    case.config.otp.max_resends = 0;
+    assert_eq!(case.run().outcome, Outcome::Denied(DenyReason::Expired));
+}
+
+#[test]
+fn the_password_as_an_answer_ends_the_login_without_a_failure_or_more_sms() {
+    let mut case = Case::new(vec![Say::Text("Hunter2-pw"), Say::Text("Hunter2-pw"), Say::Text("Hunter2-pw")]);
+    case.config.otp.max_resends = 3;
+    let r = case.run();
+    assert_eq!(r.outcome, Outcome::Denied(DenyReason::PasswordAsCode));
+    assert_eq!(r.store.failures, 0, "not a code guess");
+    assert_eq!(r.sent(), 1, "no further SMS");
+    assert_eq!(r.shared.prompts.borrow().len(), 1, "ended at once");
+    assert!(r.log.lines().iter().any(|l| l.contains("the answer was the login's password")), "{:?}", r.log.lines());
+    assert!(!r.log.lines().iter().any(|l| l.contains("Hunter2")), "the password is never logged");
+    // the right code still wins, and without a password nothing changes
+    let mut case = Case::new(vec![Say::Text("000000"), Say::Code]);
+    case.login.password = None;
+    assert_eq!(case.run().outcome, Outcome::Success);
 }

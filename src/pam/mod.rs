@@ -11,14 +11,14 @@ use std::panic::{self, AssertUnwindSafe};
 
 use pam::constants::{PAM_SILENT, PamFlag, PamResultCode};
 use pam::conv::Conv;
-use pam::items::{RHost, Service, Tty};
+use pam::items::{AuthTok, RHost, Service, Tty};
 use pam::module::{PamHandle, PamHooks};
 
 pub use args::{ArgError, ModuleArgs, parse as parse_args};
 pub use codes::pam_code;
 
-use crate::auth::{Login, Outcome, Prompter};
-use crate::config::Config;
+use crate::auth::{Login, Outcome, Prompter, SkipReason};
+use crate::config::{Config, Secret};
 use crate::log::Log;
 use conv::PamPrompter;
 use syslog::PamLog;
@@ -68,6 +68,13 @@ fn authenticate(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> PamResu
             return pam_code(&Outcome::ServiceError(e.to_string()));
         }
     };
+    // A screen locker or a desktop keyring runs the stack as the user: it can
+    // read neither the config nor the state, and must not fail the stack.
+    let euid = nix::unistd::geteuid();
+    if !euid.is_root() {
+        log.notice(&format!("not running as root (euid {euid}): the module steps aside (PAM_IGNORE)"));
+        return pam_code(&Outcome::Skipped(SkipReason::NotRoot));
+    }
     let user = match user {
         Ok(u) if valid_user(&u) => u,
         Ok(_) => {
@@ -95,6 +102,11 @@ fn authenticate(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> PamResu
         rhost: item_text::<RHost>(pamh),
         tty: item_text::<Tty>(pamh),
         caller_uid: nix::unistd::getuid().as_raw(),
+        password: pamh
+            .get_item::<AuthTok>()
+            .ok()
+            .flatten()
+            .and_then(|t| std::str::from_utf8(t.as_bytes()).ok().map(|p| Secret::new(p.to_string()))),
         host: crate::system::hostname(),
     };
     let outcome = crate::runtime::run_login(&config, &login, &mut prompter, &log);
