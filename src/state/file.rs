@@ -4,9 +4,8 @@
 
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -16,7 +15,6 @@ use super::record::{self, DecodeError, UserState};
 
 const LOCK_WAIT: Duration = Duration::from_secs(10);
 const MAX_STATE_BYTES: u64 = 1024 * 1024;
-static TEMP_COUNTER: AtomicU32 = AtomicU32::new(0);
 
 pub struct StateDir {
     dir: PathBuf,
@@ -111,14 +109,22 @@ impl StateDir {
 
     /// Replace the user's state: a new file, fsynced, renamed over the old one,
     /// then the directory fsynced, so a crash leaves the old or the new state.
+    /// The temporary file has one name per user: only the lock holder writes
+    /// it, and one left by a killed writer is simply overwritten.
     pub fn write(&self, user: &str, state: &UserState, _lock: &UserLock) -> Result<(), StoreError> {
         let path = self.path(user, ".json");
-        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let temp = self.dir.join(format!(".{}.tmp.{}.{n}", file_stem(user), std::process::id()));
+        let temp = self.dir.join(format!(".{}.tmp", file_stem(user)));
         let text = serde_json::to_vec(state).map_err(|e| StoreError::Io(e.to_string()))?;
         let result = (|| {
-            let mut f =
-                OpenOptions::new().write(true).create_new(true).mode(0o600).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(&temp)?;
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(&temp)?;
+            // the caller's umask (0777 under a hostile sudo) must not decide the mode
+            f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
             f.write_all(&text)?;
             f.sync_all()?;
             std::fs::rename(&temp, &path)?;

@@ -270,16 +270,9 @@ impl Setup {
         self.login_as(USER, stack, script, &[], |s| s.spool_texts())
     }
 
-    /// Log in as `user`; `texts` lists the SMS texts received so far (spool,
-    /// fake gateway, Kannel...), read when the script asks for a code.
-    pub fn login_as(
-        &self,
-        user: &str,
-        stack: Stack,
-        script: &[Reply],
-        extra_args: &[&str],
-        texts: impl Fn(&Setup) -> Vec<String>,
-    ) -> Outcome {
+    /// The libpam client (tests/support/pamclient.py) for one login as `user`,
+    /// under pam_wrapper with this setup's services; stdio not yet set.
+    pub fn client_command(&self, user: &str, stack: Stack, extra_args: &[&str]) -> Command {
         let service = match stack {
             Stack::PasswordThenSms => "smsotp-test",
             Stack::Probe => "smsotp-probe",
@@ -305,6 +298,20 @@ impl Setup {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
+        cmd
+    }
+
+    /// Log in as `user`; `texts` lists the SMS texts received so far (spool,
+    /// fake gateway, Kannel...), read when the script asks for a code.
+    pub fn login_as(
+        &self,
+        user: &str,
+        stack: Stack,
+        script: &[Reply],
+        extra_args: &[&str],
+        texts: impl Fn(&Setup) -> Vec<String>,
+    ) -> Outcome {
+        let mut cmd = self.client_command(user, stack, extra_args);
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let started = Instant::now();
         // pam_wrapper picks its copy directory /tmp/pam.X by lstat-then-mkdir
