@@ -143,7 +143,7 @@ fn a_kill_storm_neither_loses_nor_double_counts_anything() {
     let mut reported_used = Vec::new();
     for i in 0..120 {
         let code = codes[i % codes.len()].clone();
-        let seen = login_killed(&s, &[code.clone()], Duration::from_micros(20_000 + random.below(80_000)));
+        let seen = login_killed(&s, std::slice::from_ref(&code), Duration::from_micros(20_000 + random.below(80_000)));
         if seen.rc == Some(0) {
             assert!(!reported_used.contains(&code), "backup code {} accepted twice", i % codes.len());
             reported_used.push(code);

@@ -208,8 +208,8 @@ fn ldif_exports_through_real_libpam() {
     assert_eq!(spool_numbers(&s).last().map(String::as_str), Some("+447700900123"));
 }
 
-/// ldap3 runs a tokio runtime: it must stay on the calling thread (no worker,
-/// no blocking-pool thread for name resolution), traced with strace.
+/// The LDAP client (name resolution, StartTLS, search) stays on the calling
+/// thread: no worker, no helper thread, no process, traced with strace.
 #[test]
 fn an_ldap_lookup_creates_no_thread() {
     if skip() {

@@ -5,7 +5,7 @@ mod ldap;
 mod ldif;
 
 pub use file::FileDirectory;
-pub use ldap::{LdapDirectory, LdapProblem};
+pub use ldap::{LdapDirectory, LdapProblem, LdapSession, filter_problem as ldap_filter_problem};
 pub use ldif::{Entry, LdifDirectory, read_entries};
 
 use crate::auth::Directory;
