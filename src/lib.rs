@@ -12,6 +12,7 @@ pub mod connector;
 pub mod directory;
 pub mod log;
 pub mod message;
+pub mod net;
 pub mod otp;
 #[allow(unsafe_code)]
 pub mod pam;

@@ -1,0 +1,3 @@
+//! Network primitives the adapters share.
+
+pub mod dns;
