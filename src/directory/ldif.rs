@@ -100,7 +100,8 @@ pub fn read_entry_bytes(bytes: &[u8], wanted: &[String], mut found: impl FnMut(F
             }
             continue;
         }
-        take_logical_line(&mut logical, logical_line, wanted, &mut building, &mut found);
+        take_logical_line(&logical, logical_line, wanted, &mut building, &mut found);
+        logical.clear();
         in_comment = line.starts_with(b"#");
         if blank {
             if let Some(b) = building.take() {
@@ -111,7 +112,7 @@ pub fn read_entry_bytes(bytes: &[u8], wanted: &[String], mut found: impl FnMut(F
             logical_line = lineno;
         }
     }
-    take_logical_line(&mut logical, logical_line, wanted, &mut building, &mut found);
+    take_logical_line(&logical, logical_line, wanted, &mut building, &mut found);
     if let Some(b) = building.take() {
         found(b.finish());
     }
@@ -119,13 +120,7 @@ pub fn read_entry_bytes(bytes: &[u8], wanted: &[String], mut found: impl FnMut(F
 
 /// One complete logical line: a `dn:` that starts an entry, or an attribute of
 /// the entry being read.
-fn take_logical_line(
-    logical: &mut Vec<u8>,
-    line: usize,
-    wanted: &[String],
-    building: &mut Option<Building>,
-    found: &mut impl FnMut(Found),
-) {
+fn take_logical_line(logical: &[u8], line: usize, wanted: &[String], building: &mut Option<Building>, found: &mut impl FnMut(Found)) {
     if logical.is_empty() {
         return;
     }
@@ -142,15 +137,11 @@ fn take_logical_line(
             Err(why) => b.fail(line, &why),
         }
         *building = Some(b);
-        logical.clear();
         return;
     }
     let b = match building {
         Some(b) => b,
-        None if has_colon && name.eq_ignore_ascii_case(b"version") => {
-            logical.clear();
-            return;
-        }
+        None if has_colon && name.eq_ignore_ascii_case(b"version") => return,
         None => {
             let mut b = Building { entry: Entry { line, dn: String::new(), attrs: Vec::new() }, problem: None };
             b.fail(line, "an entry starts with an attribute instead of dn");
@@ -159,23 +150,17 @@ fn take_logical_line(
     };
     let decoded = match std::str::from_utf8(logical) {
         Ok(text) => text,
-        Err(_) => {
-            b.fail(line, "not UTF-8");
-            logical.clear();
-            return;
-        }
+        Err(_) => return b.fail(line, "not UTF-8"),
     };
     // most lines are attributes nobody asked for: they are checked, not kept
     let wanted_name = std::str::from_utf8(name).ok().and_then(|n| wanted.iter().find(|w| w.eq_ignore_ascii_case(n)));
     if has_colon && wanted_name.is_none() {
-        logical.clear();
         return;
     }
     match parse_line(decoded) {
         Ok((name, value)) => b.entry.attrs.push((name, value)),
         Err(why) => b.fail(line, &why),
     }
-    logical.clear();
 }
 
 /// "name: value", "name:: base64" (or "name:< url", not supported). The name is
