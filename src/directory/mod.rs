@@ -6,7 +6,7 @@ mod ldif;
 
 pub use file::FileDirectory;
 pub use ldap::{LdapDirectory, LdapProblem, LdapSession, filter_problem as ldap_filter_problem};
-pub use ldif::{Entry, LdifDirectory, read_entries};
+pub use ldif::{Entry, Found, LdifDirectory, read_entries, read_entry_bytes};
 
 use crate::auth::Directory;
 use crate::config::{Config, DirectoryConfig};
