@@ -8,11 +8,11 @@ use std::time::Duration;
 use ureq::Agent;
 use ureq::config::Config as AgentConfig;
 use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
-use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::time::Duration as UreqDuration;
+use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
 use super::DeliveryError;
+use crate::net::dns::{ResolveError, Resolver as SystemResolver};
 
 pub struct AgentOptions<'a> {
     pub timeout: Duration,
@@ -51,18 +51,29 @@ pub fn build(options: &AgentOptions<'_>) -> Result<Agent, DeliveryError> {
         .timeout_connect(Some(options.timeout))
         .user_agent(concat!("pam_smsotp/", env!("CARGO_PKG_VERSION")))
         .build();
-    Ok(Agent::with_parts(config, DefaultConnector::default(), ThreadlessResolver(DefaultResolver::default())))
+    Ok(Agent::with_parts(config, DefaultConnector::default(), ThreadlessResolver))
 }
 
-/// ureq resolves in a helper thread when a timeout applies; inside sshd and sudo
-/// we resolve in the calling thread instead (bounded by the resolver's own
-/// timeouts), and the global timeout still bounds connect, send and receive.
+/// ureq resolves in a helper thread when a timeout applies, and getaddrinfo has
+/// no timeout; inside sshd and sudo we resolve in the calling thread with our
+/// own resolver, bounded by what is left of the send's time.
 #[derive(Debug)]
-struct ThreadlessResolver(DefaultResolver);
+struct ThreadlessResolver;
 
 impl Resolver for ThreadlessResolver {
-    fn resolve(&self, uri: &ureq::http::Uri, config: &AgentConfig, timeout: NextTimeout) -> Result<ResolvedSocketAddrs, ureq::Error> {
-        self.0.resolve(uri, config, NextTimeout { after: UreqDuration::NotHappening, ..timeout })
+    fn resolve(&self, uri: &ureq::http::Uri, _config: &AgentConfig, timeout: NextTimeout) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let host = uri.host().ok_or(ureq::Error::HostNotFound)?;
+        let port = uri.port_u16().unwrap_or(if uri.scheme_str() == Some("https") { 443 } else { 80 });
+        let left = if timeout.after.is_not_happening() { Duration::from_secs(30) } else { *timeout.after };
+        let found = SystemResolver::system().resolve(host, port, std::time::Instant::now() + left).map_err(|e| match e {
+            ResolveError::Timeout => ureq::Error::Timeout(timeout.reason),
+            _ => ureq::Error::HostNotFound,
+        })?;
+        let mut addrs = self.empty();
+        for addr in found.into_iter().take(16) {
+            addrs.push(addr);
+        }
+        Ok(addrs)
     }
 }
 

@@ -60,10 +60,10 @@ impl Resolver {
             let mut words = line.split(['#', ';']).next().unwrap_or("").split_whitespace();
             match words.next() {
                 Some("nameserver") => {
-                    if let Some(ip) = words.next().and_then(|w| w.split('%').next()?.parse::<IpAddr>().ok()) {
-                        if r.nameservers.len() < 3 {
-                            r.nameservers.push(SocketAddr::new(ip, 53));
-                        }
+                    if let Some(ip) = words.next().and_then(|w| w.split('%').next()?.parse::<IpAddr>().ok())
+                        && r.nameservers.len() < 3
+                    {
+                        r.nameservers.push(SocketAddr::new(ip, 53));
                     }
                 }
                 Some("search") | Some("domain") => r.search = words.take(6).map(|d| d.trim_end_matches('.').to_string()).collect(),
@@ -231,6 +231,10 @@ pub fn query(id: u16, name: &str, qtype: u16) -> Vec<u8> {
     q
 }
 
+/// A DNS message that is not a well-formed answer to our question.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Malformed;
+
 #[derive(Debug, PartialEq, Eq)]
 pub struct Answer {
     pub id: u16,
@@ -241,20 +245,22 @@ pub struct Answer {
 /// An answer to our question for `name`: its id, rcode and the A/AAAA records
 /// of its answer section (CNAME chains come with their targets' records).
 /// Anything malformed is an error, never a panic.
-pub fn parse_answer(packet: &[u8], name: &str) -> Result<Answer, ()> {
-    let u16_at = |at: usize| -> Result<u16, ()> { Ok(u16::from_be_bytes([*packet.get(at).ok_or(())?, *packet.get(at + 1).ok_or(())?])) };
+pub fn parse_answer(packet: &[u8], name: &str) -> Result<Answer, Malformed> {
+    let u16_at = |at: usize| -> Result<u16, Malformed> {
+        Ok(u16::from_be_bytes([*packet.get(at).ok_or(Malformed)?, *packet.get(at + 1).ok_or(Malformed)?]))
+    };
     let id = u16_at(0)?;
     let flags = u16_at(2)?;
     if flags & 0x8000 == 0 {
-        return Err(()); // not a response
+        return Err(Malformed); // not a response
     }
     let (qdcount, ancount) = (u16_at(4)?, u16_at(6)?);
     if qdcount != 1 {
-        return Err(());
+        return Err(Malformed);
     }
     let (asked, mut at) = read_name(packet, 12)?;
     if !asked.eq_ignore_ascii_case(name) {
-        return Err(());
+        return Err(Malformed);
     }
     at += 4;
     let mut addresses = Vec::new();
@@ -262,7 +268,7 @@ pub fn parse_answer(packet: &[u8], name: &str) -> Result<Answer, ()> {
         let (_, next) = read_name(packet, at)?;
         let rtype = u16_at(next)?;
         let len = usize::from(u16_at(next + 8)?);
-        let data = packet.get(next + 10..next + 10 + len).ok_or(())?;
+        let data = packet.get(next + 10..next + 10 + len).ok_or(Malformed)?;
         match (rtype, len) {
             (TYPE_A, 4) => addresses.push(IpAddr::V4(Ipv4Addr::new(data[0], data[1], data[2], data[3]))),
             (TYPE_AAAA, 16) => {
@@ -278,33 +284,33 @@ pub fn parse_answer(packet: &[u8], name: &str) -> Result<Answer, ()> {
 }
 
 /// A (possibly compressed) name at `at`, and where the data after it starts.
-fn read_name(packet: &[u8], mut at: usize) -> Result<(String, usize), ()> {
+fn read_name(packet: &[u8], mut at: usize) -> Result<(String, usize), Malformed> {
     let mut name = String::new();
     let mut end = None;
     for _ in 0..128 {
-        let len = *packet.get(at).ok_or(())?;
+        let len = *packet.get(at).ok_or(Malformed)?;
         match len {
             0 => return Ok((name, end.unwrap_or(at + 1))),
             l if l & 0xc0 == 0xc0 => {
-                let target = usize::from(u16::from_be_bytes([l & 0x3f, *packet.get(at + 1).ok_or(())?]));
+                let target = usize::from(u16::from_be_bytes([l & 0x3f, *packet.get(at + 1).ok_or(Malformed)?]));
                 end.get_or_insert(at + 2);
                 at = target;
             }
             l if l & 0xc0 == 0 => {
-                let label = packet.get(at + 1..at + 1 + usize::from(l)).ok_or(())?;
+                let label = packet.get(at + 1..at + 1 + usize::from(l)).ok_or(Malformed)?;
                 if !name.is_empty() {
                     name.push('.');
                 }
                 name.extend(label.iter().map(|&b| if b.is_ascii_graphic() { b as char } else { '?' }));
                 if name.len() > 255 {
-                    return Err(());
+                    return Err(Malformed);
                 }
                 at += 1 + usize::from(l);
             }
-            _ => return Err(()),
+            _ => return Err(Malformed),
         }
     }
-    Err(()) // a pointer loop
+    Err(Malformed) // a pointer loop
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ mod filter;
 mod protocol;
 mod session;
 
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,7 @@ use rustls::pki_types::ServerName;
 use crate::auth::{Directory, DirectoryError, PhoneRecord};
 use crate::config::LdapConfig;
 use crate::log::Log;
+use crate::net::dns::{ResolveError, Resolver};
 use crate::phone::Phone;
 
 use session::Found;
@@ -104,8 +105,10 @@ impl LdapDirectory {
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let ldaps = url.scheme() == "ldaps";
         let port = url.port().unwrap_or(if ldaps { 636 } else { 389 });
-        let addrs: Vec<_> =
-            (host, port).to_socket_addrs().map_err(|e| LdapProblem::Unreachable(format!("cannot resolve {host}: {e}")))?.collect();
+        let addrs = Resolver::system().resolve(host, port, deadline).map_err(|e| match e {
+            ResolveError::Timeout => LdapProblem::Timeout,
+            e => LdapProblem::Unreachable(format!("cannot resolve {host}: {e}")),
+        })?;
         let mut last = LdapProblem::Unreachable(format!("{host} has no address"));
         let mut stream = None;
         for addr in addrs {
