@@ -75,12 +75,19 @@ def main():
     p.add_argument("--rhost")
     p.add_argument("--tty")
     p.add_argument("--no-conv", action="store_true", help="register no conversation function")
+    p.add_argument("--cycles", type=int, default=0,
+                   help="run N logins in this one process (users from --users in turn), answering each "
+                        "code prompt with the newest 'Code X for' line of --code-file; prints samples")
+    p.add_argument("--users", default="", help="comma-separated users for --cycles")
+    p.add_argument("--code-file", help="where the SMS texts arrive, one per line")
     p.add_argument("--sigpipe-default", action="store_true",
                    help="SIGPIPE at its default (death), as in a C host; Python ignores it")
     a = p.parse_args()
     if a.sigpipe_default:
         import signal
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    if a.cycles:
+        return cycles(a)
     conv = PamConv(CONV(conversation), None)
     if a.no_conv:
         conv = PamConv(CONV(0), None)
@@ -100,6 +107,67 @@ def main():
     threads = len(__import__("os").listdir("/proc/self/task"))
     libpam.pam_end(handle, rc)
     emit({"rc": rc, "setcred": setcred, "threads": threads})
+
+
+def newest_code(path):
+    import re
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            f.seek(max(0, f.tell() - 4096))
+            lines = f.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return "000000"
+    for line in reversed(lines):
+        m = re.search(r"Code (\w+) for", line)
+        if m:
+            return m.group(1)
+    return "000000"
+
+
+def auto_conversation(code_file):
+    def conv(n, msgs, resp, _data):
+        replies = libc.calloc(n, ctypes.sizeof(PamResponse))
+        if not replies:
+            return PAM_CONV_ERR
+        arr = ctypes.cast(replies, ctypes.POINTER(PamResponse))
+        for i in range(n):
+            if msgs[i].contents.msg_style in (1, 2):
+                arr[i].resp = libc.strdup(newest_code(code_file).encode())
+        resp[0] = arr
+        return 0
+    return CONV(conv)
+
+
+def sample():
+    import os
+    rss = 0
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1])
+    return {"rss_kb": rss, "fds": len(os.listdir("/proc/self/fd")), "threads": len(os.listdir("/proc/self/task"))}
+
+
+def cycles(a):
+    """Many logins in one process, as a long-lived host does: pam_start,
+    pam_authenticate, pam_end (which unloads the module) each time."""
+    users = a.users.split(",")
+    conv = PamConv(auto_conversation(a.code_file), None)
+    rcs = {}
+    every = max(1, a.cycles // 20)
+    for i in range(a.cycles):
+        handle = ctypes.c_void_p()
+        rc = libpam.pam_start(a.service.encode(), users[i % len(users)].encode(), ctypes.byref(conv), ctypes.byref(handle))
+        if rc == 0:
+            if a.rhost is not None:
+                libpam.pam_set_item(handle, PAM_RHOST, a.rhost.encode())
+            rc = libpam.pam_authenticate(handle, 0)
+            libpam.pam_end(handle, rc)
+        rcs[rc] = rcs.get(rc, 0) + 1
+        if i % every == 0 or i == a.cycles - 1:
+            emit(dict(sample(), cycle=i + 1))
+    emit({"rcs": {str(k): v for k, v in rcs.items()}, "rc": 0, "setcred": None, "threads": sample()["threads"]})
 
 
 if __name__ == "__main__":
