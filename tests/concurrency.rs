@@ -117,3 +117,73 @@ fn parallel_logins_lose_no_update() {
         assert!(name.ends_with(".json") || name.ends_with(".lock"), "left over: {name}");
     }
 }
+
+/// The load run of bench/load.sh (ignored in the suite): LOGINS logins from
+/// CLIENTS parallel clients against one state directory, each client logging
+/// in as its own user, right codes first, then wrong ones. Every right code is
+/// accepted, every wrong one refused, each counter exact, no file left behind;
+/// the login times' percentiles are printed for BENCHMARKS.md.
+#[test]
+#[ignore = "a load run for bench/load.sh"]
+fn load_many_clients() {
+    require_pam_env!();
+    let env = |k: &str, d: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let (clients, logins) = (env("SMSOTP_LOAD_CLIENTS", 50), env("SMSOTP_LOAD_LOGINS", 2000));
+    let per_client = logins / clients;
+    let s = Setup::new(
+        "[otp]\nmax_attempts = 1\n[limits]\nlockout_failures = 10000\nlockout_window = 3600\nmax_sends_per_hour = 1000\nresend_cooldown = 0\n",
+    );
+    s.rewrite_config(&s.config_text().replace("Code {code} for {user}@{host}", "Code {code} for {user} ."));
+    let phones: String = (0..clients).map(|c| format!("load{c} +1555200{c:04}\n")).collect();
+    std::fs::write(&s.phones, phones).unwrap();
+    let setup = Arc::new(s);
+    let started = std::time::Instant::now();
+    let workers: Vec<_> = (0..clients)
+        .map(|c| {
+            let setup = setup.clone();
+            std::thread::spawn(move || {
+                let user = format!("load{c}");
+                let mut results = Vec::new();
+                for i in 0..per_client {
+                    let right = i < per_client / 2;
+                    let texts = |s: &Setup| s.spool_texts().into_iter().filter(|t| t.contains(&format!(" for {user} ."))).collect();
+                    let answer = if right { Reply::Code } else { text("000000") };
+                    let out = setup.login_as(&user, Stack::Probe, &[answer], &[], texts);
+                    results.push((right, out.rc, out.elapsed));
+                }
+                (user, results)
+            })
+        })
+        .collect();
+    let mut times = Vec::new();
+    for w in workers {
+        let (user, results) = w.join().unwrap();
+        let state: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(setup.state.join(format!("u-{user}.json"))).unwrap()).unwrap();
+        for (right, rc, _) in &results {
+            assert_eq!(*rc, if *right { PAM_SUCCESS } else { PAM_MAXTRIES }, "{user}");
+        }
+        assert_eq!(state["sends"].as_array().unwrap().len(), per_client, "{user}: every send counted");
+        assert_eq!(state["failures"].as_array().unwrap().len(), per_client - per_client / 2, "{user}: every failure counted");
+        times.extend(results.iter().map(|r| r.2));
+    }
+    let total = started.elapsed();
+    let stray: Vec<_> = std::fs::read_dir(&setup.state)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !(n.ends_with(".json") || n.ends_with(".lock")))
+        .collect();
+    assert!(stray.is_empty(), "no file left behind: {stray:?}");
+    times.sort();
+    let pct = |p: usize| times[(times.len() * p / 100).min(times.len() - 1)].as_secs_f64() * 1000.0;
+    eprintln!(
+        "load logins={} clients={clients} wall_s={:.1} p50_ms={:.1} p90_ms={:.1} p99_ms={:.1} max_ms={:.1}",
+        times.len(),
+        total.as_secs_f64(),
+        pct(50),
+        pct(90),
+        pct(99),
+        times.last().unwrap().as_secs_f64() * 1000.0
+    );
+}
