@@ -347,3 +347,82 @@ fn check_refusals_print_no_secret() {
         assert!(!out.contains("SeCrEt"), "{out}");
     }
 }
+
+/// A CONNECT proxy on loopback for one tunnel at a time; records each request head.
+struct ConnectProxy {
+    port: u16,
+    heads: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl ConnectProxy {
+    fn start() -> ConnectProxy {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = heads.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let mut reader = BufReader::new(client.try_clone().unwrap());
+                let mut head = String::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    head.push_str(&line);
+                }
+                seen.lock().unwrap().push(head.clone());
+                let target = head.split_whitespace().nth(1).unwrap_or("").to_string();
+                let mut client = client;
+                let Ok(upstream) = std::net::TcpStream::connect(&target) else {
+                    let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n");
+                    continue;
+                };
+                client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").unwrap();
+                let (mut up_read, mut up_write) = (upstream.try_clone().unwrap(), upstream);
+                let mut client_write = client.try_clone().unwrap();
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut reader, &mut up_write);
+                    let _ = up_write.shutdown(std::net::Shutdown::Write);
+                });
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut up_read, &mut client_write);
+                    let _ = client_write.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        });
+        ConnectProxy { port, heads }
+    }
+}
+
+/// `proxy = "http://user:pass@host:port"`, the one kind the validator accepts,
+/// really carries the SMS: a CONNECT with the proxy credentials, then the request.
+#[test]
+fn send_test_through_an_http_proxy() {
+    if !require_root() {
+        return;
+    }
+    let gw = Gateway::start(Mode::json(201, r#"{"sid":"SM-proxied"}"#));
+    let proxy = ConnectProxy::start();
+    let s = Setup::with_connectors(
+        &format!(
+            "[[connector]]\nname = \"gw\"\ntype = \"http\"\nurl = \"{}\"\nto_param = \"to\"\nbody_param = \"text\"\nmessage_id = \"/sid\"\nproxy = \"http://pxuser:PX-SECRET@127.0.0.1:{}\"\n",
+            gw.url("/send"),
+            proxy.port
+        ),
+        false,
+    );
+    let (rc, out) = smsotp(&s, &["send-test", "--to", PHONE]);
+    assert_eq!(rc, 0, "{out}");
+    assert!(out.contains("gw: sent to +*********67 (HTTP 201, message id SM-proxied)"), "{out}");
+    assert!(!out.contains("PX-SECRET"), "{out}");
+    let heads = proxy.heads.lock().unwrap().clone();
+    assert_eq!(heads.len(), 1, "{heads:?}");
+    let gw_port = gw.url("").rsplit(':').next().unwrap().to_string();
+    assert!(heads[0].starts_with(&format!("CONNECT 127.0.0.1:{gw_port} ")), "{heads:?}");
+    // base64("pxuser:PX-SECRET")
+    assert!(heads[0].contains("Proxy-Authorization: Basic cHh1c2VyOlBYLVNFQ1JFVA=="), "{heads:?}");
+    assert_eq!(gw.requests().len(), 1);
+}
