@@ -1,10 +1,13 @@
 //! The TOML configuration contract of DESIGN.md: schema, defaults, validation and
 //! the ownership/permission checks on the file and every `*_file` secret.
 
+mod checks;
 mod connectors;
 mod directories;
 mod files;
 pub mod keys;
+mod pattern;
+mod redacted;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,6 +22,8 @@ pub use connectors::{
 };
 pub use directories::{DirectoryConfig, FileDirectoryConfig, LdapConfig, LdifConfig};
 pub use files::{Secret, check_secure_file, read_secret, read_secure_file};
+pub use pattern::SuccessRegex;
+pub use redacted::redacted_url;
 
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/security/pam_smsotp.toml";
 pub const DEFAULT_PHONE_MAP: &str = "/etc/security/pam_smsotp.phones";
@@ -221,7 +226,10 @@ impl Config {
     }
 
     /// Parse and validate TOML text; secrets in `*_file` keys are not read yet.
+    /// A UTF-8 byte order mark at the very start (Windows editors write one) is
+    /// not part of the document.
     pub fn parse(text: &str) -> Result<Config, ParseError> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let mut config: Config = toml::from_str(text).map_err(|e| ParseError::Syntax(describe_toml_error(text, &e)))?;
         config.apply_defaults();
         config.validate().map_err(ParseError::Invalid)?;
@@ -244,6 +252,8 @@ impl Config {
         range("otp.ttl", otp.ttl, 10, 86_400)?;
         range("otp.max_attempts", otp.max_attempts as u64, 1, 20)?;
         range("otp.max_resends", otp.max_resends as u64, 0, 10)?;
+        checks::no_nul("otp.prompt", &otp.prompt)?;
+        checks::no_nul("message.template", &self.message.template)?;
         crate::message::check_placeholders("otp.prompt", &otp.prompt, crate::message::PROMPT_PLACEHOLDERS)?;
         crate::message::check_placeholders("message.template", &self.message.template, crate::message::MESSAGE_PLACEHOLDERS)?;
         if !self.message.template.contains("{code}") {
@@ -291,8 +301,8 @@ impl Config {
         for d in &mut self.directories {
             d.load_secrets()?;
         }
-        for c in &mut self.connectors {
-            c.load_secrets()?;
+        for (i, c) in self.connectors.iter_mut().enumerate() {
+            c.load_secrets(&format!("connector[{i}]"))?;
         }
         Ok(())
     }

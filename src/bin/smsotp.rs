@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use pam_smsotp::auth::{Directory, Sms};
-use pam_smsotp::config::{Config, DEFAULT_CONFIG_PATH, DirectoryConfig};
+use pam_smsotp::config::{Config, DEFAULT_CONFIG_PATH, DirectoryConfig, redacted_url};
 use pam_smsotp::connector::Chain;
 use pam_smsotp::log::{Log, StderrLog};
 use pam_smsotp::message::{self, Encoding};
@@ -286,17 +286,18 @@ fn check(path: &std::path::Path, config: &Config) -> bool {
                 }
             },
             DirectoryConfig::Ldap(l) => {
+                let url = redacted_url(&l.url);
                 let dir = pam_smsotp::directory::LdapDirectory::new(l, String::new());
                 match dir.connect(std::time::Duration::from_secs(l.timeout)) {
                     Ok(mut conn) => {
                         let _ = conn.unbind();
                         match &l.bind_dn {
-                            Some(dn) => println!("# directory[{i}] ldap {}: bind as {dn} works", l.url),
-                            None => println!("# directory[{i}] ldap {}: reachable (anonymous)", l.url),
+                            Some(dn) => println!("# directory[{i}] ldap {url}: bind as {dn} works"),
+                            None => println!("# directory[{i}] ldap {url}: reachable (anonymous)"),
                         }
                     }
                     Err(problem) => {
-                        println!("error: directory[{i}] ldap {}: {problem}", l.url);
+                        println!("error: directory[{i}] ldap {url}: {problem}");
                         ok = false;
                     }
                 }

@@ -5,7 +5,10 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::checks::{http_url, no_nul, printable, proxy_url};
 use super::directories::absolute;
+use super::pattern::SuccessRegex;
+use super::redacted;
 use super::{ConfigError, Invalid, Secret, range, read_secret};
 
 fn default_timeout() -> u64 {
@@ -94,11 +97,12 @@ fn default_success_status() -> Vec<u16> {
     vec![200, 201, 202]
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
     #[serde(default)]
     pub name: Option<String>,
+    #[serde(serialize_with = "redacted::url")]
     pub url: String,
     #[serde(default)]
     pub method: HttpMethod,
@@ -112,28 +116,35 @@ pub struct HttpConfig {
     pub from_param: Option<String>,
     #[serde(default)]
     pub from: Option<String>,
-    #[serde(default)]
+    #[serde(default, serialize_with = "redacted::values")]
     pub params: BTreeMap<String, String>,
-    #[serde(default)]
+    #[serde(default, serialize_with = "redacted::values")]
     pub headers: BTreeMap<String, String>,
     #[serde(default)]
     pub auth: HttpAuth,
-    #[serde(default)]
+    #[serde(default, serialize_with = "redacted::opt_whole")]
     pub body_template: Option<String>,
     #[serde(default = "default_success_status")]
     pub success_status: Vec<u16>,
     #[serde(default)]
     pub success_json: Option<SuccessJson>,
     #[serde(default)]
-    pub success_regex: Option<String>,
+    pub success_regex: Option<SuccessRegex>,
     #[serde(default)]
     pub message_id: Option<String>,
     #[serde(default = "default_timeout")]
     pub timeout: u64,
-    #[serde(default)]
+    #[serde(default, serialize_with = "redacted::opt_url")]
     pub proxy: Option<String>,
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+}
+
+/// Shows what `smsotp check` shows: no credential in URLs, params, headers or body.
+impl std::fmt::Debug for HttpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        redacted::debug("HttpConfig", self, f)
+    }
 }
 
 impl HttpConfig {
@@ -175,18 +186,18 @@ pub struct PresetCommon<'a> {
 
 macro_rules! preset {
     ($name:ident { $( $field:ident : $ty:ty ),* $(,)? } secrets { $( $secret:ident / $secret_file:ident ),* $(,)? }) => {
-        #[derive(Debug, Clone, Serialize, Deserialize)]
+        #[derive(Clone, Serialize, Deserialize)]
         #[serde(deny_unknown_fields)]
         pub struct $name {
             #[serde(default)]
             pub name: Option<String>,
-            #[serde(default)]
+            #[serde(default, serialize_with = "redacted::opt_url")]
             pub base_url: Option<String>,
             #[serde(default)]
             pub from: Option<String>,
             #[serde(default = "default_timeout")]
             pub timeout: u64,
-            #[serde(default)]
+            #[serde(default, serialize_with = "redacted::opt_url")]
             pub proxy: Option<String>,
             #[serde(default)]
             pub ca_file: Option<PathBuf>,
@@ -199,16 +210,23 @@ macro_rules! preset {
             )*
         }
 
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                redacted::debug(stringify!($name), self, f)
+            }
+        }
+
         impl $name {
             fn validate_secrets(&self, key: &str) -> Result<(), Invalid> {
                 $( one_secret(key, stringify!($secret), &self.$secret, &self.$secret_file)?; )*
-                Ok(())
+                $( printable(&format!("{key}.{}", stringify!($field)), self.$field.field_text().unwrap_or(""))?; )*
+                printable(&format!("{key}.from"), self.from.as_deref().unwrap_or(""))
             }
 
-            fn load_secrets(&mut self) -> Result<(), ConfigError> {
+            fn load_secrets(&mut self, key: &str) -> Result<(), ConfigError> {
                 $(
                     if let Some(path) = &self.$secret_file {
-                        self.$secret = Some(read_secret(path)?);
+                        self.$secret = Some(file_secret(&format!("{key}.{}_file", stringify!($secret)), path)?);
                     }
                 )*
                 Ok(())
@@ -258,13 +276,38 @@ macro_rules! with_preset {
     };
 }
 
+/// A preset's own field as text: `String` or `Option<String>`.
+trait FieldText {
+    fn field_text(&self) -> Option<&str>;
+}
+
+impl FieldText for String {
+    fn field_text(&self) -> Option<&str> {
+        Some(self)
+    }
+}
+
+impl FieldText for Option<String> {
+    fn field_text(&self) -> Option<&str> {
+        self.as_deref()
+    }
+}
+
 fn one_secret(key: &str, field: &str, inline: &Option<Secret>, file: &Option<PathBuf>) -> Result<(), Invalid> {
     match (inline, file) {
         (Some(_), Some(_)) => Err(Invalid::new(format!("{key}.{field}"), format!("set {field} or {field}_file, not both"))),
         (None, None) => Err(Invalid::new(format!("{key}.{field}"), format!("{field} or {field}_file is required"))),
         (None, Some(p)) => absolute(&format!("{key}.{field}_file"), p),
-        (Some(_), None) => Ok(()),
+        (Some(s), None) => printable(&format!("{key}.{field}"), s.expose()),
     }
+}
+
+/// A secret read from its file, refused if it holds a control character (a
+/// second line, a NUL): such a credential can never be sent.
+fn file_secret(key: &str, path: &std::path::Path) -> Result<Secret, ConfigError> {
+    let secret = read_secret(path)?;
+    printable(key, secret.expose()).map_err(|i| ConfigError::Invalid { path: path.into(), key: i.key, message: i.message })?;
+    Ok(secret)
 }
 
 impl ConnectorConfig {
@@ -332,6 +375,7 @@ impl ConnectorConfig {
             ConnectorConfig::Spool(s) => absolute(&k("path"), &s.path),
             ConnectorConfig::Command(c) => {
                 range(&k("timeout"), c.timeout, 1, 120)?;
+                c.argv.iter().try_for_each(|a| no_nul(&k("argv"), a))?;
                 match c.argv.first() {
                     Some(p) if p.starts_with('/') => Ok(()),
                     Some(_) => Err(Invalid::new(k("argv"), "the program must be an absolute path")),
@@ -367,15 +411,15 @@ impl ConnectorConfig {
         }
     }
 
-    pub(super) fn load_secrets(&mut self) -> Result<(), ConfigError> {
-        with_preset!(self, c => c.load_secrets(), other => match other {
+    pub(super) fn load_secrets(&mut self, key: &str) -> Result<(), ConfigError> {
+        with_preset!(self, c => c.load_secrets(key), other => match other {
             ConnectorConfig::Http(h) => match &mut h.auth {
                 HttpAuth::Basic { password, password_file: Some(p), .. } => {
-                    *password = Some(read_secret(p)?);
+                    *password = Some(file_secret(&format!("{key}.auth.password_file"), p)?);
                     Ok(())
                 }
                 HttpAuth::Bearer { token, token_file: Some(p) } => {
-                    *token = Some(read_secret(p)?);
+                    *token = Some(file_secret(&format!("{key}.auth.token_file"), p)?);
                     Ok(())
                 }
                 _ => Ok(()),
@@ -390,24 +434,6 @@ fn required(key: &str, value: &Option<String>) -> Result<(), Invalid> {
         Some(v) if !v.trim().is_empty() => Ok(()),
         _ => Err(Invalid::new(key, "is required")),
     }
-}
-
-fn http_url(key: &str, url: &str) -> Result<(), Invalid> {
-    if !(url.starts_with("https://") || url.starts_with("http://")) {
-        return Err(Invalid::new(key, "must start with https:// or http://"));
-    }
-    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(Invalid::new(key, "must not contain white space"));
-    }
-    Ok(())
-}
-
-fn proxy_url(key: &str, url: &str) -> Result<(), Invalid> {
-    let ok = ["http://", "https://", "socks5://"].iter().any(|s| url.starts_with(s));
-    if !ok {
-        return Err(Invalid::new(key, "must be an http://, https:// or socks5:// URL"));
-    }
-    Ok(())
 }
 
 fn validate_http(key: &str, h: &HttpConfig) -> Result<(), Invalid> {
@@ -451,24 +477,31 @@ fn validate_http(key: &str, h: &HttpConfig) -> Result<(), Invalid> {
     if let Some(j) = &h.success_json {
         json_pointer(&k("success_json.pointer"), &j.pointer)?;
     }
-    if let Some(re) = &h.success_regex {
-        regex_lite::Regex::new(re).map_err(|e| Invalid::new(k("success_regex"), one_line_regex_error(&e)))?;
+    if let Some(problem) = h.success_regex.as_ref().and_then(SuccessRegex::problem) {
+        return Err(Invalid::new(k("success_regex"), problem));
     }
     if let Some(p) = &h.message_id {
         json_pointer(&k("message_id"), p)?;
     }
     for (name, value) in &h.headers {
         let name_ok = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b));
-        if !name_ok || value.chars().any(|c| c == '\r' || c == '\n') {
-            return Err(Invalid::new(k("headers"), format!("bad header {name:?}")));
+        if !name_ok {
+            return Err(Invalid::new(k("headers"), format!("bad header name {name:?}")));
         }
+        printable(&k("headers"), value).map_err(|i| Invalid::new(i.key, format!("header {name:?}: {}", i.message)))?;
     }
+    for (name, value) in &h.params {
+        printable(&k("params"), name)?;
+        printable(&k("params"), value).map_err(|i| Invalid::new(i.key, format!("parameter {name:?}: {}", i.message)))?;
+    }
+    printable(&k("from"), h.from.as_deref().unwrap_or(""))?;
     match &h.auth {
         HttpAuth::None {} => Ok(()),
         HttpAuth::Basic { username, password, password_file } => {
             if username.is_empty() || username.contains(':') {
                 return Err(Invalid::new(k("auth.username"), "must be non-empty and contain no ':'"));
             }
+            printable(&k("auth.username"), username)?;
             one_secret(&k("auth"), "password", password, password_file)
         }
         HttpAuth::Bearer { token, token_file } => one_secret(&k("auth"), "token", token, token_file),
@@ -480,8 +513,4 @@ fn json_pointer(key: &str, p: &str) -> Result<(), Invalid> {
         return Err(Invalid::new(key, "a JSON pointer starts with '/', e.g. \"/messages/0/status\""));
     }
     Ok(())
-}
-
-fn one_line_regex_error(e: &regex_lite::Error) -> String {
-    e.to_string().lines().last().unwrap_or("invalid regex").trim().to_string()
 }

@@ -49,6 +49,7 @@ pub struct LdifConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LdapConfig {
+    #[serde(serialize_with = "super::redacted::url")]
     pub url: String,
     pub base_dn: String,
     #[serde(default = "default_filter")]

@@ -27,6 +27,11 @@ pub fn build(options: &AgentOptions<'_>) -> Result<Agent, DeliveryError> {
         Some(p) => Some(ureq::Proxy::new(p).map_err(|_| DeliveryError::Local("the proxy URL is not usable".into()))?),
         None => None,
     };
+    // the validator allows http:// only; ureq without its socks-proxy feature
+    // panics on a SOCKS proxy, so never hand it one
+    if proxy.as_ref().is_some_and(|p| p.protocol() != ureq::ProxyProtocol::Http) {
+        return Err(DeliveryError::Local("only http:// proxies are supported".into()));
+    }
     let roots = if options.https {
         crate::trust::roots(options.ca_file)
             .map_err(|e| DeliveryError::Tls(e.0))?
@@ -106,5 +111,23 @@ fn io_kind(kind: std::io::ErrorKind, io: &std::io::Error) -> String {
         std::io::ErrorKind::ConnectionReset => "connection reset".into(),
         std::io::ErrorKind::UnexpectedEof => "connection closed early".into(),
         _ => io.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_proxy(proxy: &str) -> Result<Agent, DeliveryError> {
+        build(&AgentOptions { timeout: Duration::from_secs(1), proxy: Some(proxy), ca_file: None, https: false })
+    }
+
+    /// A proxy that bypassed the validator still never reaches ureq's SOCKS panic.
+    #[test]
+    fn only_http_proxies_are_handed_to_ureq() {
+        assert!(with_proxy("http://127.0.0.1:3128").is_ok());
+        for p in ["socks5://127.0.0.1:1080", "socks4://127.0.0.1:1080", "socks://127.0.0.1:1080", "https://127.0.0.1:3128", ""] {
+            assert!(matches!(with_proxy(p), Err(DeliveryError::Local(_))), "{p}");
+        }
     }
 }

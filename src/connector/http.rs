@@ -112,10 +112,14 @@ impl HttpConnector {
                 }
             }
         }
+        // compiled once, with its cost bounded, when the config was read
         if let Some(re) = &c.success_regex {
-            let re = regex_lite::Regex::new(re).map_err(|_| DeliveryError::Local("success_regex is invalid".into()))?;
-            if !re.is_match(&answer.body) {
-                return Err(DeliveryError::Rejected(format!("answer does not match success_regex: {}", redact(&answer.body, sms))));
+            match re.is_match(&answer.body) {
+                Some(true) => {}
+                Some(false) => {
+                    return Err(DeliveryError::Rejected(format!("answer does not match success_regex: {}", redact(&answer.body, sms))));
+                }
+                None => return Err(DeliveryError::Local("success_regex is invalid".into())),
             }
         }
         let message_id = c.message_id.as_ref().and_then(|p| json().ok()?.pointer(p).and_then(scalar_text)).map(|id| redact_id(&id, sms));
