@@ -162,7 +162,7 @@ mod tests {
     fn redacted(answer: &str, code: &str) -> String {
         let to = Phone::normalise("+15551234567", "").unwrap();
         let text = format!("{code} is your code");
-        redact(answer, &Sms { to: &to, text: &text, code })
+        redact(answer, &Sms { to: &to, text: &text, code, seq: "AB", expires: 0, user: "alice" })
     }
 
     /// Numbers as people and gateways write them: grouped by spaces, dots,
