@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use zeroize::Zeroizing;
 
-use crate::config::{Config, DirectoryFailurePolicy, Secret, SendFailurePolicy, UnenrolledPolicy};
+use crate::config::{Config, DirectoryFailurePolicy, Secret, SendFailurePolicy, StoreFailurePolicy, UnenrolledPolicy};
 use crate::log::Log;
 use crate::message;
 use crate::otp::Code;
@@ -20,6 +20,8 @@ pub const MSG_SEND_FAILED: &str = "The SMS code could not be sent; try again lat
 pub const MSG_NO_RESEND: &str = "No new code can be sent now.";
 pub const MSG_NEW_CODE: &str = "A new code was sent.";
 pub const MSG_BACKUP_ONLY_PROMPT: &str = "No SMS can be sent now. Backup code: ";
+pub const MSG_NO_SMS_NOW: &str = "No SMS can be sent now.";
+pub const MSG_NO_BACKUP_NOW: &str = "Backup codes cannot be used now; use the SMS code.";
 
 /// The user interface of one login: the PAM conversation, or a fake in tests.
 pub trait Prompter {
@@ -155,12 +157,18 @@ pub enum DenyReason {
     BadNumber,
     /// The answer was the login's password: a client that cannot do a second factor.
     PasswordAsCode,
+    /// The state store failed ([state] on_failure = "deny").
+    StoreFailed,
+    /// The number is outside `[phone] allowed_prefixes`.
+    PrefixNotAllowed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UnavailableReason {
     Directory,
     Send,
+    /// The state store failed ([state] on_failure = "unavailable").
+    Store,
     /// The name service could not say who the user is.
     Accounts,
 }
@@ -209,7 +217,7 @@ pub fn authenticate(config: &Config, login: &Login, deps: Deps<'_>) -> Outcome {
         }
     };
     let deadline = started.saturating_add(Duration::from_secs(config.limits.login_budget));
-    let mut flow = Flow { config, login: &login, deps, deadline };
+    let mut flow = Flow { config, login: &login, deps, deadline, degraded: false };
     let outcome = flow.run();
     flow.log_outcome(&outcome);
     outcome
@@ -227,6 +235,8 @@ struct Flow<'a, 'd> {
     login: &'a Login,
     deps: Deps<'d>,
     deadline: Duration,
+    /// The store failed and `on_failure = "degrade"` let the login go on.
+    degraded: bool,
 }
 
 /// An early end of the flow.
@@ -245,7 +255,7 @@ impl Flow<'_, '_> {
         }
         let user = &self.login.user;
         let now = self.deps.clock.now();
-        if let Some(until) = self.store(|s| s.locked_until(user, now))? {
+        if let Some(until) = self.store_or(None, |s| s.locked_until(user, now))? {
             let secs = until.saturating_sub(now).as_secs();
             self.deps.log.notice(&format!("user {user}: locked out for another {secs}s"));
             self.say_error(MSG_LOCKED)?;
@@ -253,7 +263,7 @@ impl Flow<'_, '_> {
         }
         if self.config.policy.grace > 0
             && let Some(key) = self.login.grace_key()
-            && self.store(|s| s.grace_active(user, &key, now))?
+            && self.store_or(false, |s| s.grace_active(user, &key, now))?
         {
             return Ok(Outcome::Skipped(SkipReason::Grace));
         }
@@ -267,6 +277,14 @@ impl Flow<'_, '_> {
             }
         };
         self.deps.log.debug(&format!("user {user}: number {} from {}", record.phone.masked(), record.source));
+        if !record.phone.has_prefix_in(&self.config.phone.allowed_prefixes) {
+            self.deps.log.warn(&format!(
+                "user {user}: the number {} from {} is outside [phone] allowed_prefixes; no SMS sent",
+                record.phone.masked(),
+                record.source
+            ));
+            return Ok(Outcome::Denied(DenyReason::PrefixNotAllowed));
+        }
         let mode = self.first_code(&record.phone)?;
         self.challenge(&record.phone, mode)
     }
@@ -359,7 +377,15 @@ impl Flow<'_, '_> {
     fn send_code(&mut self, phone: &Phone) -> Step<Result<Code, NotSent>> {
         let user = &self.login.user;
         let now = self.deps.clock.now();
-        match self.store(|s| s.reserve_send(user, now))? {
+        let reserved = match self.deps.store.reserve_send(user, now) {
+            Ok(allowance) => allowance,
+            // degrade: the limits still hold as far as the store can be read
+            Err(e) => {
+                let fallback = self.deps.store.peek_send(user, now).unwrap_or(SendAllowance::Allowed);
+                self.store_failed(e, fallback)?
+            }
+        };
+        match reserved {
             SendAllowance::Allowed => {}
             SendAllowance::Cooldown(secs) => {
                 self.deps.log.notice(&format!("user {user}: no SMS sent, cooldown has {secs}s left"));
@@ -370,6 +396,13 @@ impl Flow<'_, '_> {
                 return Ok(Err(NotSent::Limited("Too many SMS codes were sent in the last hour.".into())));
             }
             SendAllowance::Locked => return Err(self.locked_meanwhile()),
+            SendAllowance::TotalCap => {
+                self.deps.log.warn(&format!(
+                    "user {user}: no SMS sent: the store's total of {} SMS per hour is reached; only backup codes are accepted",
+                    self.config.limits.max_sends_per_hour_total
+                ));
+                return Ok(Err(NotSent::Limited(MSG_NO_SMS_NOW.into())));
+            }
         }
         let otp = &self.config.otp;
         let code = Code::generate(otp.length, otp.charset, self.deps.clock.monotonic(), Duration::from_secs(otp.ttl))
@@ -471,7 +504,7 @@ impl Flow<'_, '_> {
                 }
                 if code.matches(answer) {
                     let key = self.login.grace_key();
-                    if !self.store(|s| s.record_success(&user, key.as_deref(), now))? {
+                    if !self.store_or(true, |s| s.record_success(&user, key.as_deref(), now))? {
                         return Err(self.locked_meanwhile());
                     }
                     return Ok(Outcome::Success);
@@ -484,15 +517,33 @@ impl Flow<'_, '_> {
                 ));
                 return Ok(Outcome::Denied(DenyReason::PasswordAsCode));
             }
-            if self.config.backup_codes.enabled {
-                match self.store(|s| s.use_backup_code(&user, answer, now))? {
+            let backup_use = if !self.config.backup_codes.enabled || crate::state::backup::normalise(answer).is_none() {
+                BackupUse::NoMatch
+            } else if self.degraded {
+                // its use could not be recorded: it would work again
+                BackupUse::Refused
+            } else {
+                self.store_or(BackupUse::Refused, |s| s.use_backup_code(&user, answer, now))?
+            };
+            {
+                match backup_use {
                     BackupUse::NoMatch => {}
+                    BackupUse::Refused => {
+                        self.deps.log.warn(&format!("user {user}: a backup code was refused: the state store is failing"));
+                        wrong += 1;
+                        if wrong >= self.config.otp.max_attempts {
+                            self.say_error(MSG_TOO_MANY)?;
+                            return Ok(Outcome::MaxTries);
+                        }
+                        self.say_error(MSG_NO_BACKUP_NOW)?;
+                        continue;
+                    }
                     BackupUse::Locked => return Err(self.locked_meanwhile()),
                     BackupUse::Used { remaining } => {
                         let key = self.login.grace_key();
                         // the code is spent: this login succeeds even if the store
                         // could not open grace or the notice cannot be shown
-                        let _ = self.store(|s| s.record_success(&user, key.as_deref(), now));
+                        let _ = self.deps.store.record_success(&user, key.as_deref(), now);
                         if remaining <= 2 {
                             let codes = if remaining == 1 { "code" } else { "codes" };
                             let _ = self.say_info(&format!("{remaining} backup {codes} left."));
@@ -502,7 +553,7 @@ impl Flow<'_, '_> {
                 }
             }
             wrong += 1;
-            if self.store(|s| s.record_failure(&user, now))? {
+            if self.store_or(false, |s| s.record_failure(&user, now))? {
                 self.deps.log.warn(&format!("user {user}: locked out after too many failed verifications"));
                 self.say_error(MSG_LOCKED)?;
                 return Ok(Outcome::Denied(DenyReason::LockedOut));
@@ -562,12 +613,37 @@ impl Flow<'_, '_> {
         self.deps.prompter.info(text).map_err(|_| Outcome::ConversationFailed)
     }
 
-    /// Run a store operation; a store that fails ends the login as a service error.
-    fn store<T>(&mut self, op: impl FnOnce(&mut dyn Store) -> Result<T, StoreError>) -> Step<T> {
-        op(self.deps.store).map_err(|e| {
-            self.deps.log.error(&format!("user {}: {e}", self.login.user));
-            Outcome::ServiceError(e.to_string())
-        })
+    /// Run a store operation. A store that fails ends the login as `[state]
+    /// on_failure` says; under "degrade" the login goes on with `fallback`.
+    fn store_or<T>(&mut self, fallback: T, op: impl FnOnce(&mut dyn Store) -> Result<T, StoreError>) -> Step<T> {
+        match op(self.deps.store) {
+            Ok(v) => Ok(v),
+            Err(e) => self.store_failed(e, fallback),
+        }
+    }
+
+    fn store_failed<T>(&mut self, e: StoreError, fallback: T) -> Step<T> {
+        let user = &self.login.user;
+        match self.config.state.on_failure {
+            StoreFailurePolicy::Unavailable => {
+                self.deps.log.critical(&format!("user {user}: the state store failed: {e}"));
+                Err(Outcome::Unavailable(UnavailableReason::Store))
+            }
+            StoreFailurePolicy::Deny => {
+                self.deps.log.critical(&format!("user {user}: the state store failed: {e}"));
+                Err(Outcome::Denied(DenyReason::StoreFailed))
+            }
+            StoreFailurePolicy::Degrade => {
+                if !self.degraded {
+                    self.deps.log.critical(&format!(
+                        "user {user}: the state store failed: {e}; on_failure = degrade: an SMS code is still required, \
+                         backup codes are refused, limits hold only as far as the store can be read"
+                    ));
+                }
+                self.degraded = true;
+                Ok(fallback)
+            }
+        }
     }
 
     fn log_outcome(&self, outcome: &Outcome) {

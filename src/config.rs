@@ -162,6 +162,8 @@ pub struct PolicyConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct PhoneConfig {
     pub default_country_code: String,
+    /// E.164 prefixes ("+49"); no SMS goes to a number outside them. Empty: any.
+    pub allowed_prefixes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -174,6 +176,8 @@ pub struct LimitsConfig {
     pub lockout_duration: u64,
     /// Seconds for all directory lookups and SMS sends of one login together.
     pub login_budget: u64,
+    /// SMS of every user of the store together in a sliding hour; 0 = no cap.
+    pub max_sends_per_hour_total: u32,
 }
 
 impl Default for LimitsConfig {
@@ -185,6 +189,7 @@ impl Default for LimitsConfig {
             lockout_window: 900,
             lockout_duration: 900,
             login_budget: 30,
+            max_sends_per_hour_total: 0,
         }
     }
 }
@@ -193,12 +198,26 @@ impl Default for LimitsConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct StateConfig {
     pub dir: PathBuf,
+    pub on_failure: StoreFailurePolicy,
 }
 
 impl Default for StateConfig {
     fn default() -> Self {
-        StateConfig { dir: PathBuf::from("/var/lib/pam_smsotp") }
+        StateConfig { dir: PathBuf::from("/var/lib/pam_smsotp"), on_failure: StoreFailurePolicy::default() }
     }
+}
+
+/// What a login gets when the state store cannot be read or written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreFailurePolicy {
+    /// PAM_AUTHINFO_UNAVAIL.
+    #[default]
+    Unavailable,
+    /// PAM_AUTH_ERR.
+    Deny,
+    /// SMS codes still required, backup codes refused, limits kept where the store can be read.
+    Degrade,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -279,6 +298,13 @@ impl Config {
         range("limits.lockout_window", l.lockout_window, 1, 30 * 86_400)?;
         range("limits.lockout_duration", l.lockout_duration, 1, 30 * 86_400)?;
         range("limits.login_budget", l.login_budget, 1, 600)?;
+        range("limits.max_sends_per_hour_total", u64::from(l.max_sends_per_hour_total), 0, 20_000)?;
+        for prefix in &self.phone.allowed_prefixes {
+            let digits = prefix.strip_prefix('+').unwrap_or("");
+            if digits.is_empty() || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.starts_with('0') {
+                return Err(Invalid::new("phone.allowed_prefixes", "each prefix must be '+' followed by digits, e.g. \"+49\""));
+            }
+        }
         if !self.state.dir.is_absolute() {
             return Err(Invalid::new("state.dir", "must be an absolute path"));
         }

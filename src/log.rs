@@ -4,6 +4,7 @@
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
+    Critical,
     Error,
     Warning,
     Notice,
@@ -14,6 +15,9 @@ pub enum Level {
 pub trait Log {
     fn log(&self, level: Level, message: &str);
 
+    fn critical(&self, message: &str) {
+        self.log(Level::Critical, message)
+    }
     fn error(&self, message: &str) {
         self.log(Level::Error, message)
     }
@@ -65,6 +69,7 @@ impl Log for StderrLog {
             return;
         }
         let tag = match level {
+            Level::Critical => "critical",
             Level::Error => "error",
             Level::Warning => "warning",
             Level::Notice | Level::Info => "info",

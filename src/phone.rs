@@ -149,6 +149,11 @@ impl Phone {
         Ok(Phone(e164))
     }
 
+    /// Inside `[phone] allowed_prefixes` (an empty list allows every number).
+    pub fn has_prefix_in(&self, prefixes: &[String]) -> bool {
+        prefixes.is_empty() || prefixes.iter().any(|p| self.0.starts_with(p.as_str()))
+    }
+
     /// "+15551234567"
     pub fn e164(&self) -> &str {
         &self.0

@@ -8,7 +8,7 @@ use std::time::Duration;
 use zeroize::Zeroizing;
 
 use super::*;
-use crate::config::Config;
+use crate::config::{Config, StoreFailurePolicy};
 use crate::log::MemoryLog;
 use crate::state::{BackupUse, SendAllowance, StoreError};
 
@@ -150,33 +150,51 @@ struct FakeStore {
     successes: usize,
     lock_after: Option<usize>,
     grace: bool,
+    /// Every operation fails (an unreadable directory).
     broken: bool,
+    /// Reads work, writes fail (a full or read-only file system).
+    read_only: bool,
     /// Another login locks the user right after this one's first lock check.
     locked_by_another: bool,
     /// The user and key of every grace check and success, in order.
     grace_keys: Vec<(String, Option<String>)>,
 }
+impl FakeStore {
+    fn fail_read(&self) -> Result<(), StoreError> {
+        if self.broken { Err(StoreError::Corrupt("truncated".into())) } else { Ok(()) }
+    }
+    fn fail_write(&self) -> Result<(), StoreError> {
+        self.fail_read()?;
+        if self.read_only { Err(StoreError::Io("No space left on device".into())) } else { Ok(()) }
+    }
+}
 impl Store for FakeStore {
     fn locked_until(&mut self, _: &str, now: Duration) -> Result<Option<Duration>, StoreError> {
-        if self.broken {
-            return Err(StoreError::Corrupt("truncated".into()));
-        }
+        self.fail_read()?;
         let locked = self.locked;
         self.locked |= self.locked_by_another;
         Ok(locked.then_some(now + Duration::from_secs(60)))
     }
     fn grace_active(&mut self, user: &str, key: &str, _: Duration) -> Result<bool, StoreError> {
+        self.fail_read()?;
         self.grace_keys.push((user.into(), Some(key.into())));
         Ok(self.grace)
     }
-    fn reserve_send(&mut self, _: &str, _: Duration) -> Result<SendAllowance, StoreError> {
+    fn reserve_send(&mut self, user: &str, now: Duration) -> Result<SendAllowance, StoreError> {
+        self.fail_write()?;
+        self.peek_send(user, now)
+    }
+    fn peek_send(&mut self, _: &str, _: Duration) -> Result<SendAllowance, StoreError> {
+        self.fail_read()?;
         Ok(self.allowance.unwrap_or(SendAllowance::Allowed))
     }
     fn record_failure(&mut self, _: &str, _: Duration) -> Result<bool, StoreError> {
+        self.fail_write()?;
         self.failures += 1;
         Ok(self.locked || self.lock_after.is_some_and(|n| self.failures >= n))
     }
     fn record_success(&mut self, user: &str, key: Option<&str>, _: Duration) -> Result<bool, StoreError> {
+        self.fail_write()?;
         self.grace_keys.push((user.into(), key.map(str::to_string)));
         if self.locked {
             return Ok(false);
@@ -185,6 +203,7 @@ impl Store for FakeStore {
         Ok(true)
     }
     fn use_backup_code(&mut self, _: &str, answer: &str, _: Duration) -> Result<BackupUse, StoreError> {
+        self.fail_write()?;
         match self.backup.iter().position(|c| c == answer) {
             Some(_) if self.locked => Ok(BackupUse::Locked),
             Some(i) => {
@@ -570,12 +589,91 @@ fn conversation_failure_is_conv_err() {
 }
 
 #[test]
-fn a_broken_store_is_a_service_error_never_success() {
+fn a_broken_store_follows_on_failure_and_is_never_success() {
     let mut case = Case::new(vec![Say::Code]);
     case.store.broken = true;
     let r = case.run();
-    assert_eq!(r.outcome, Outcome::ServiceError("state for the user is unreadable: truncated".into()));
+    assert_eq!(r.outcome, Outcome::Unavailable(UnavailableReason::Store), "the default: unavailable");
     assert_eq!(r.sent(), 0);
+    assert!(r.log.0.borrow().iter().any(|(level, _)| *level == crate::log::Level::Critical));
+
+    let mut case = Case::new(vec![Say::Code]);
+    case.store.read_only = true;
+    case.config.state.on_failure = StoreFailurePolicy::Deny;
+    let r = case.run();
+    assert_eq!(r.outcome, Outcome::Denied(DenyReason::StoreFailed));
+    assert_eq!(r.sent(), 0);
+}
+
+#[test]
+fn degrade_still_asks_for_the_sms_code_and_refuses_backup_codes() {
+    for (broken, read_only) in [(true, false), (false, true)] {
+        let mut case = Case::new(vec![Say::Text("000000"), Say::Code]);
+        case.store.broken = broken;
+        case.store.read_only = read_only;
+        case.config.state.on_failure = StoreFailurePolicy::Degrade;
+        let r = case.run();
+        assert_eq!(r.outcome, Outcome::Success, "a right SMS code: broken={broken}");
+        assert_eq!(r.sent(), 1);
+        assert_eq!(r.errors(), vec![MSG_WRONG]);
+        let critical = r.log.0.borrow().iter().filter(|(level, _)| *level == crate::log::Level::Critical).count();
+        assert_eq!(critical, 1, "logged at LOG_CRIT once per login");
+
+        let mut case = Case::new(vec![Say::Text("ABCD-EFGH"), Say::Text("ABCD-EFGH"), Say::Text("ABCD-EFGH")]);
+        case.store.broken = broken;
+        case.store.read_only = read_only;
+        case.store.backup = vec!["ABCD-EFGH".into()];
+        case.config.state.on_failure = StoreFailurePolicy::Degrade;
+        let r = case.run();
+        assert_eq!(r.outcome, Outcome::MaxTries, "a backup code is never accepted when its use cannot be recorded");
+        assert!(r.errors().contains(&MSG_NO_BACKUP_NOW.to_string()), "{:?}", r.errors());
+    }
+    // limits still hold where the store can be read
+    let mut case = Case::new(vec![Say::Code]);
+    case.store.read_only = true;
+    case.store.locked = true;
+    case.config.state.on_failure = StoreFailurePolicy::Degrade;
+    assert_eq!(case.run().outcome, Outcome::Denied(DenyReason::LockedOut));
+    let mut case = Case::new(vec![Say::Code]);
+    case.store.read_only = true;
+    case.store.allowance = Some(SendAllowance::HourlyCap);
+    case.config.state.on_failure = StoreFailurePolicy::Degrade;
+    case.config.backup_codes.enabled = false;
+    let r = case.run();
+    assert_eq!(r.sent(), 0, "the hourly cap read from the store holds");
+}
+
+#[test]
+fn skip_rules_need_no_store() {
+    let mut case = Case::new(vec![]);
+    case.store.broken = true;
+    case.config.policy.skip_groups = vec!["staff".into()];
+    assert_eq!(case.run().outcome, Outcome::Skipped(SkipReason::SkipGroup));
+}
+
+#[test]
+fn numbers_outside_the_allowed_prefixes_get_no_sms() {
+    let mut case = Case::new(vec![Say::Code]);
+    case.config.phone.allowed_prefixes = vec!["+49".into(), "+43".into()];
+    let r = case.run();
+    assert_eq!(r.outcome, Outcome::Denied(DenyReason::PrefixNotAllowed));
+    assert_eq!(r.sent(), 0);
+    assert!(r.log.lines().iter().any(|l| l.contains("outside [phone] allowed_prefixes")));
+    let mut case = Case::new(vec![Say::Code]);
+    case.config.phone.allowed_prefixes = vec!["+1555".into()];
+    assert_eq!(case.run().outcome, Outcome::Success);
+}
+
+#[test]
+fn over_the_total_cap_only_backup_codes_work() {
+    let mut case = Case::new(vec![Say::Text("ABCD-EFGH")]);
+    case.store.allowance = Some(SendAllowance::TotalCap);
+    case.store.backup = vec!["ABCD-EFGH".into()];
+    let r = case.run();
+    assert_eq!(r.outcome, Outcome::SuccessWithBackupCode { remaining: 0 });
+    assert_eq!(r.sent(), 0);
+    assert_eq!(r.shared.prompts.borrow()[0], MSG_BACKUP_ONLY_PROMPT);
+    assert_eq!(r.log.lines().iter().filter(|l| l.contains("total of")).count(), 1, "said once");
 }
 
 #[test]

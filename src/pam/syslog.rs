@@ -30,6 +30,7 @@ impl Log for PamLog<'_> {
             return;
         }
         let priority = match level {
+            Level::Critical => libc::LOG_CRIT,
             Level::Error => libc::LOG_ERR,
             Level::Warning => libc::LOG_WARNING,
             Level::Notice => libc::LOG_NOTICE,

@@ -47,7 +47,7 @@ impl StateDir {
     }
 
     fn path(&self, user: &str, suffix: &str) -> PathBuf {
-        self.dir.join(format!("{}{suffix}", file_stem(user)))
+        self.dir.join(format!("{}{suffix}", stem(user)))
     }
 
     /// Wait (up to 10 s) for the user's lock.
@@ -113,7 +113,7 @@ impl StateDir {
     /// it, and one left by a killed writer is simply overwritten.
     pub fn write(&self, user: &str, state: &UserState, _lock: &UserLock) -> Result<(), StoreError> {
         let path = self.path(user, ".json");
-        let temp = self.dir.join(format!(".{}.tmp", file_stem(user)));
+        let temp = self.dir.join(format!(".{}.tmp", stem(user)));
         let text = serde_json::to_vec(state).map_err(|e| StoreError::Io(e.to_string()))?;
         let result = (|| {
             let mut f = OpenOptions::new()
@@ -140,6 +140,14 @@ impl StateDir {
 
 fn io(path: &Path, e: std::io::Error) -> StoreError {
     StoreError::Io(format!("{}: {e}", path.display()))
+}
+
+/// The key of the store-wide record (the hourly count of every user's SMS): no
+/// user name holds a NUL, and its file name "total" is no user's ("u-", "h-").
+pub const TOTAL: &str = "\0total";
+
+fn stem(key: &str) -> String {
+    if key == TOTAL { "total".into() } else { file_stem(key) }
 }
 
 /// A file name for any user name: "u-" and the name with everything but

@@ -7,12 +7,12 @@ mod record;
 
 use std::time::Duration;
 
-pub use file::{StateDir, file_stem};
+pub use file::{StateDir, TOTAL, file_stem};
 pub use record::{Grace, UserState};
 
 use crate::config::{Config, LimitsConfig};
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("state directory {0} is insecure: {1}")]
     InsecureDirectory(String, String),
@@ -37,6 +37,8 @@ pub enum SendAllowance {
     HourlyCap,
     /// The user is locked out (perhaps by another login meanwhile).
     Locked,
+    /// `max_sends_per_hour_total` reached: no SMS to anyone of the store.
+    TotalCap,
 }
 
 /// What a typed answer did as a backup code.
@@ -48,6 +50,8 @@ pub enum BackupUse {
     Locked,
     /// Consumed; this many are left.
     Used { remaining: usize },
+    /// The store could not tell (it is failing): not accepted, not a wrong answer.
+    Refused,
 }
 
 pub trait Store {
@@ -64,8 +68,40 @@ pub trait Store {
     /// Clear the failures and open grace for `key`; false (and nothing changed)
     /// when the user is locked out.
     fn record_success(&mut self, user: &str, key: Option<&str>, now: Duration) -> Result<bool, StoreError>;
+    /// What `reserve_send` would answer, without recording anything (for a
+    /// store that can be read but not written).
+    fn peek_send(&mut self, user: &str, now: Duration) -> Result<SendAllowance, StoreError>;
     /// Consume a matching backup code unless the user is locked out.
     fn use_backup_code(&mut self, user: &str, answer: &str, now: Duration) -> Result<BackupUse, StoreError>;
+}
+
+/// A store that could not be opened: every operation reports why, so that the
+/// login meets the failure where `[state] on_failure` decides (after the skip
+/// rules, which need no store).
+pub struct FailedStore(pub StoreError);
+
+impl Store for FailedStore {
+    fn locked_until(&mut self, _: &str, _: Duration) -> Result<Option<Duration>, StoreError> {
+        Err(self.0.clone())
+    }
+    fn grace_active(&mut self, _: &str, _: &str, _: Duration) -> Result<bool, StoreError> {
+        Err(self.0.clone())
+    }
+    fn reserve_send(&mut self, _: &str, _: Duration) -> Result<SendAllowance, StoreError> {
+        Err(self.0.clone())
+    }
+    fn peek_send(&mut self, _: &str, _: Duration) -> Result<SendAllowance, StoreError> {
+        Err(self.0.clone())
+    }
+    fn record_failure(&mut self, _: &str, _: Duration) -> Result<bool, StoreError> {
+        Err(self.0.clone())
+    }
+    fn record_success(&mut self, _: &str, _: Option<&str>, _: Duration) -> Result<bool, StoreError> {
+        Err(self.0.clone())
+    }
+    fn use_backup_code(&mut self, _: &str, _: &str, _: Duration) -> Result<BackupUse, StoreError> {
+        Err(self.0.clone())
+    }
 }
 
 /// The store of record: one file per user under `[state].dir`.
@@ -129,8 +165,32 @@ impl Store for FileStore {
     }
 
     fn reserve_send(&mut self, user: &str, now: Duration) -> Result<SendAllowance, StoreError> {
-        let limits = self.limits.clone();
-        self.update(user, secs(now), |s| s.reserve_send(secs(now), &limits))
+        let now = secs(now);
+        let lock = self.dir.lock(user)?;
+        let before = self.dir.read(user, &lock)?;
+        let mut state = before.clone();
+        state.clamp(now, &self.limits, self.grace);
+        let allowance = state.reserve_send(now, &self.limits);
+        if allowance == SendAllowance::Allowed && self.limits.max_sends_per_hour_total > 0 {
+            // the store-wide count, under its own lock, taken only while a user's is held
+            let total_lock = self.dir.lock(TOTAL)?;
+            let mut total = self.dir.read(TOTAL, &total_lock)?;
+            total.clamp(now, &self.limits, 0);
+            let cap = LimitsConfig { max_sends_per_hour: self.limits.max_sends_per_hour_total, resend_cooldown: 0, ..self.limits.clone() };
+            if total.reserve_send(now, &cap) != SendAllowance::Allowed {
+                return Ok(SendAllowance::TotalCap);
+            }
+            self.dir.write(TOTAL, &total, &total_lock)?;
+        }
+        if state != before {
+            self.dir.write(user, &state, &lock)?;
+        }
+        Ok(allowance)
+    }
+
+    fn peek_send(&mut self, user: &str, now: Duration) -> Result<SendAllowance, StoreError> {
+        let mut state = self.read(user, secs(now))?;
+        Ok(state.reserve_send(secs(now), &self.limits))
     }
 
     fn record_failure(&mut self, user: &str, now: Duration) -> Result<bool, StoreError> {

@@ -195,6 +195,7 @@ mod tests {
             lockout_window: 100,
             lockout_duration: 500,
             login_budget: 30,
+            max_sends_per_hour_total: 0,
         }
     }
 
