@@ -324,3 +324,38 @@ fn unlock_of_a_damaged_file_keeps_the_backup_codes_it_can_trust() {
     let out = s.login(Stack::Probe, &[text(&codes[1])]);
     assert_eq!(out.rc, PAM_SUCCESS, "the kept code still works: {out:?}");
 }
+
+/// Times from the future (a wall clock stepped back, or a hostile file): a
+/// cooldown, a grace and a lock last at most their configured length from now.
+#[test]
+fn future_times_never_lengthen_a_cooldown_grace_or_lock() {
+    require_pam_env!();
+    let s = Setup::new("[policy]\ngrace = 2\n[limits]\nresend_cooldown = 2\nlockout_duration = 2\nmax_sends_per_hour = 1000\n");
+    std::fs::create_dir_all(&s.state).unwrap();
+    std::fs::set_permissions(&s.state, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let far = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 30 * 86_400;
+    let path = s.state.join("u-alice.json");
+    let key = r#"service=\"smsotp-probe\" rhost=\"198.51.100.7\""#;
+    write_private(
+        &path,
+        &format!(
+            r#"{{"version":1,"failures":[],"locked_until":null,"sends":[{far}],"grace":[{{"origin":"{key}","until":{far}}}],"backup_codes":[]}}"#
+        ),
+    );
+    let rhost = ["--rhost", "198.51.100.7"];
+    assert_eq!(s.login_as(USER, Stack::Probe, &[], &rhost, |s| s.spool_texts()).rc, IGNORED, "grace, for now");
+    let out = s.login(Stack::Probe, &[Reply::Code]);
+    assert_ne!(out.rc, PAM_SUCCESS, "the cooldown holds, for now: {out:?}");
+    assert!(s.spool_texts().is_empty());
+    std::thread::sleep(std::time::Duration::from_millis(2200));
+    let out = s.login_as(USER, Stack::Probe, &[Reply::Code], &rhost, |s| s.spool_texts());
+    assert_eq!(out.rc, PAM_SUCCESS, "grace and cooldown ended within their 2 s: {out:?}");
+    assert_eq!(s.spool_texts().len(), 1);
+    // a lock stamped 30 days ahead lasts lockout_duration
+    let mut state = state_json(&s, USER);
+    state["locked_until"] = serde_json::json!(far);
+    write_private(&path, &state.to_string());
+    assert_eq!(s.login(Stack::Probe, &[Reply::Code]).rc, PAM_AUTH_ERR);
+    std::thread::sleep(std::time::Duration::from_millis(2200));
+    assert_eq!(s.login(Stack::Probe, &[Reply::Code]).rc, PAM_SUCCESS, "the lock ended within lockout_duration");
+}

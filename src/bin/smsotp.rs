@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use pam_smsotp::auth::{Directory, Sms};
 use pam_smsotp::config::{Config, DEFAULT_CONFIG_PATH, DirectoryConfig, redacted_url};
 use pam_smsotp::connector::Chain;
+use pam_smsotp::directory::FileDirectory;
 use pam_smsotp::log::{Log, StderrLog};
 use pam_smsotp::message::{self, Encoding};
 use pam_smsotp::phone::Phone;
@@ -256,10 +257,18 @@ fn check(path: &std::path::Path, config: &Config) -> bool {
     }
     for (i, d) in config.directories.iter().enumerate() {
         match d {
-            DirectoryConfig::File(f) => match pam_smsotp::config::read_secure_file(&f.path) {
-                Ok(text) => {
-                    let entries = text.lines().filter(|l| !l.split('#').next().unwrap_or("").trim().is_empty()).count();
-                    println!("# directory[{i}] file {}: {entries} entries", f.path.display());
+            DirectoryConfig::File(f) => match FileDirectory::new(f.path.clone(), config.phone.default_country_code.clone()).entries() {
+                Ok((entries, malformed)) => {
+                    println!("# directory[{i}] file {}: {} entries, {malformed} malformed", f.path.display(), entries.len());
+                    let allowed = &config.phone.allowed_prefixes;
+                    for e in entries.iter().filter(|e| e.number.as_ref().is_ok_and(|p| !p.has_prefix_in(allowed))) {
+                        println!(
+                            "warning: directory[{i}] {} line {}: {}'s number is outside [phone] allowed_prefixes: no SMS would be sent",
+                            f.path.display(),
+                            e.line,
+                            e.user
+                        );
+                    }
                 }
                 Err(e) => {
                     println!("error: directory[{i}]: {e}");
@@ -354,6 +363,9 @@ fn lookup(config: &Config, user: &str, log: &dyn Log) -> bool {
             println!("{user}: {} from {source}", phone.masked());
             if let Some(dn) = dn {
                 println!("{user}: entry {dn}");
+            }
+            if !phone.has_prefix_in(&config.phone.allowed_prefixes) {
+                println!("warning: {user}: the number is outside [phone] allowed_prefixes: no SMS would be sent");
             }
             true
         }

@@ -83,9 +83,35 @@ pub struct FileDirectory {
     default_country_code: String,
 }
 
+/// One well-formed line of the map, for `smsotp check`.
+#[derive(Debug)]
+pub struct MapEntry {
+    pub line: usize,
+    pub user: String,
+    pub number: Result<Phone, PhoneError>,
+}
+
 impl FileDirectory {
     pub fn new(path: PathBuf, default_country_code: String) -> Self {
         FileDirectory { path, default_country_code }
+    }
+
+    /// Every `user  number` line of the map, and how many lines were malformed.
+    pub fn entries(&self) -> Result<(Vec<MapEntry>, usize), String> {
+        let bytes = read_source(&self.path)?;
+        let mut entries = Vec::new();
+        let mut malformed = 0;
+        for (line, raw) in numbered_lines(&bytes) {
+            let content = raw.split(|&b| b == b'#').next().unwrap_or(b"");
+            match std::str::from_utf8(content).ok().map(parse_line) {
+                Some(None) => {}
+                Some(Some(Ok((user, number)))) => {
+                    entries.push(MapEntry { line, user: user.to_string(), number: Phone::normalise(number, &self.default_country_code) })
+                }
+                _ => malformed += 1,
+            }
+        }
+        Ok((entries, malformed))
     }
 
     /// The user's number in the map `bytes`. The whole map is read: a user

@@ -4,7 +4,7 @@ mod file;
 mod ldap;
 mod ldif;
 
-pub use file::FileDirectory;
+pub use file::{FileDirectory, MapEntry};
 pub use ldap::{LdapDirectory, LdapProblem, LdapSession, filter_problem as ldap_filter_problem};
 pub use ldif::{Entry, Found, LdifDirectory, read_entries, read_entry_bytes};
 

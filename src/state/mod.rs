@@ -130,11 +130,17 @@ impl FileStore {
         Ok(out)
     }
 
-    /// The user's state as it stands at `now`.
+    /// The user's state as it stands at `now`. Times from the future are
+    /// written back as now (when the store can be written), so that a lock or a
+    /// grace ends at most one configured length after the step is first seen.
     pub fn read(&self, user: &str, now: u64) -> Result<UserState, StoreError> {
         let lock = self.dir.lock(user)?;
-        let mut state = self.dir.read(user, &lock)?;
+        let stored = self.dir.read(user, &lock)?;
+        let mut state = stored.clone();
         state.clamp(now, &self.limits, self.grace);
+        if state != stored {
+            let _ = self.dir.write(user, &state, &lock);
+        }
         Ok(state)
     }
 
