@@ -624,6 +624,11 @@ impl Flow<'_, '_> {
 
     fn store_failed<T>(&mut self, e: StoreError, fallback: T) -> Step<T> {
         let user = &self.login.user;
+        if let StoreError::InsecureDirectory(..) = e {
+            // unsafe permissions are a configuration error, whatever on_failure says
+            self.deps.log.error(&format!("user {user}: {e}"));
+            return Err(Outcome::ServiceError(e.to_string()));
+        }
         match self.config.state.on_failure {
             StoreFailurePolicy::Unavailable => {
                 self.deps.log.critical(&format!("user {user}: the state store failed: {e}"));

@@ -250,11 +250,11 @@ fn a_truncated_state_file_does_not_unlock_anyone() {
     for cut in [full.len() / 2, 1, 0] {
         std::fs::write(&path, &full[..cut]).unwrap();
         let out = s.login(Stack::Probe, &[Reply::Code]);
-        assert_eq!(out.rc, PAM_SERVICE_ERR, "cut at {cut}: {out:?}");
+        assert_eq!(out.rc, PAM_AUTHINFO_UNAVAIL, "cut at {cut}: {out:?}");
         assert!(out.log.contains("state for the user is unreadable"), "{}", out.log);
     }
     std::fs::write(&path, "{\"version\":1,\"garbage\":true}").unwrap();
-    assert_eq!(s.login(Stack::Probe, &[Reply::Code]).rc, PAM_SERVICE_ERR);
+    assert_eq!(s.login(Stack::Probe, &[Reply::Code]).rc, PAM_AUTHINFO_UNAVAIL);
     // the admin starts the user afresh
     let (rc, out) = smsotp(&s, &["unlock", USER]);
     assert_eq!(rc, 0, "{out}");
@@ -276,7 +276,7 @@ fn hostile_state_files_get_a_normal_pam_answer() {
     );
     write_private(&path, &hostile_hash);
     let out = s.login(Stack::Probe, &[text("ABCD-EFGH")]);
-    assert_eq!(out.rc, PAM_SERVICE_ERR, "damaged, refused: {out:?}");
+    assert_eq!(out.rc, PAM_AUTHINFO_UNAVAIL, "damaged, refused: {out:?}");
     assert!(out.log.contains("not the module's own"), "{}", out.log);
 
     // times at the limits: a lock "until the end of time" lasts at most its duration
@@ -300,7 +300,7 @@ fn hostile_state_files_get_a_normal_pam_answer() {
     let newer = r#"{"version":2,"failures":[],"future_field":true}"#;
     write_private(&path, newer);
     let out = s.login(Stack::Probe, &[Reply::Code]);
-    assert_eq!(out.rc, PAM_SERVICE_ERR, "{out:?}");
+    assert_eq!(out.rc, PAM_AUTHINFO_UNAVAIL, "{out:?}");
     assert!(out.log.contains("state format version 2"), "{}", out.log);
     let (rc, said) = smsotp(&s, &["unlock", USER]);
     assert_ne!(rc, 0, "unlock refuses to overwrite a newer format: {said}");
