@@ -10,6 +10,10 @@ if [ "$(id -u)" -eq 0 ]; then
 else
   echo "== not root: the tests that need root or pam_wrapper will say SKIPPED"
 fi
+echo "== formatting and lints"
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+cargo fmt --check
+cargo clippy --all-targets -- -D warnings
 echo "== cargo test"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -66,8 +66,7 @@ fn on_path(program: &str) -> bool {
 
 /// Why this machine cannot run the test, if it cannot.
 fn skip_reason(programs: &[&str]) -> Option<String> {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
+    if !nix::unistd::geteuid().is_root() {
         return Some("needs root (private mount namespaces, bind mounts over /etc, a root-owned config)".into());
     }
     for p in ["unshare", "expect", "setpriv", "openssl"].iter().chain(programs) {
@@ -549,7 +548,7 @@ impl Drop for Sshd {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
             // SAFETY: kill(2) on the PID of our own child, which we have not reaped yet.
-            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
             let deadline = Instant::now() + Duration::from_secs(5);
             while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(10));

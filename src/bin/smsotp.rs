@@ -1,5 +1,4 @@
 //! `smsotp`: the administrator's command for pam_smsotp.
-#![deny(unsafe_code)]
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -1,6 +1,7 @@
 //! A local fake SMS gateway in the style of Duo's mockduo: records every request
 //! and answers as told, including the faults a real gateway shows.
 
+// each test binary uses a part of the shared harness
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};

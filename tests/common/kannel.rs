@@ -1,6 +1,7 @@
 //! A real Kannel on loopback: bearerbox, smsbox and the fake SMSC `fakesmsc`
 //! from Debian's kannel-extras, which prints every message it receives.
 
+// each test binary uses a part of the shared harness
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};

@@ -2,6 +2,7 @@
 //! directory of the test's own, pam_matrix as the password step, the module
 //! as built by cargo, and tests/support/pamclient.py as the application.
 
+// each test binary uses a part of the shared harness
 #![allow(dead_code)]
 
 pub mod gateway;

@@ -1,5 +1,6 @@
 //! A real OpenLDAP slapd on loopback, with a test CA for StartTLS and ldaps.
 
+// each test binary uses a part of the shared harness
 #![allow(dead_code)]
 
 use std::net::{TcpListener, TcpStream};
