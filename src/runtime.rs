@@ -1,12 +1,13 @@
 //! Wires the configured adapters into the login flow; shared by the PAM entry
 //! point and the `smsotp` command.
 
+use crate::auth::Store;
 use crate::auth::{self, Deps, Login, Outcome, Prompter};
 use crate::config::Config;
 use crate::connector::Chain;
 use crate::directory;
 use crate::log::Log;
-use crate::state::{FailedStore, FileStore, Store};
+use crate::state::{FailedStore, FileStore};
 use crate::system::{NssAccounts, SystemClock};
 
 /// Run one login with the real directories, connectors, clock and accounts.

@@ -8,9 +8,9 @@ use std::time::Duration;
 use zeroize::Zeroizing;
 
 use super::*;
+use crate::auth::{BackupUse, SendAllowance, StoreError};
 use crate::config::{Config, StoreFailurePolicy};
 use crate::log::MemoryLog;
-use crate::state::{BackupUse, SendAllowance, StoreError};
 
 const PHONE: &str = "+15551234567";
 

@@ -99,8 +99,9 @@ mod state {
     use std::time::{SystemTime, UNIX_EPOCH};
 
     use pam_smsotp::auth::Accounts;
+    use pam_smsotp::auth::StoreError;
     use pam_smsotp::config::Config;
-    use pam_smsotp::state::{FileStore, StoreError, UserState, backup};
+    use pam_smsotp::state::{FileStore, UserState, backup};
     use pam_smsotp::system::NssAccounts;
 
     fn store(config: &Config) -> Option<FileStore> {

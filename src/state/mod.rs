@@ -10,70 +10,8 @@ use std::time::Duration;
 pub use file::{StateDir, TOTAL, file_stem};
 pub use record::{Grace, UserState};
 
+use crate::auth::{BackupUse, SendAllowance, Store, StoreError};
 use crate::config::{Config, LimitsConfig};
-
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum StoreError {
-    #[error("state directory {0} is insecure: {1}")]
-    InsecureDirectory(String, String),
-    #[error("state for the user is unreadable: {0}")]
-    Corrupt(String),
-    #[error("state I/O failed: {0}")]
-    Io(String),
-    #[error(
-        "{path} is in state format version {version}, newer than this module's {}; refusing to use or change it",
-        record::FORMAT_VERSION
-    )]
-    NewerFormat { path: String, version: u64 },
-}
-
-/// Whether another SMS may go to the user now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SendAllowance {
-    Allowed,
-    /// Too soon after the previous code; seconds to wait.
-    Cooldown(u64),
-    /// `max_sends_per_hour` reached.
-    HourlyCap,
-    /// The user is locked out (perhaps by another login meanwhile).
-    Locked,
-    /// `max_sends_per_hour_total` reached: no SMS to anyone of the store.
-    TotalCap,
-}
-
-/// What a typed answer did as a backup code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BackupUse {
-    /// Not a backup code of the user's (or not one at all).
-    NoMatch,
-    /// A code matched, but the user is locked out: it was not consumed.
-    Locked,
-    /// Consumed; this many are left.
-    Used { remaining: usize },
-    /// The store could not tell (it is failing): not accepted, not a wrong answer.
-    Refused,
-}
-
-pub trait Store {
-    /// `Some(until)` while the user is locked out.
-    fn locked_until(&mut self, user: &str, now: Duration) -> Result<Option<Duration>, StoreError>;
-    /// A recent success with the same grace key (see `auth::Login::grace_key`).
-    fn grace_active(&mut self, user: &str, key: &str, now: Duration) -> Result<bool, StoreError>;
-    /// Check the lock and the send limits and, when a code may go out, record it
-    /// in the same step.
-    fn reserve_send(&mut self, user: &str, now: Duration) -> Result<SendAllowance, StoreError>;
-    /// Count a wrong answer; true when the user is locked now (by this failure,
-    /// or by another login meanwhile).
-    fn record_failure(&mut self, user: &str, now: Duration) -> Result<bool, StoreError>;
-    /// Clear the failures and open grace for `key`; false (and nothing changed)
-    /// when the user is locked out.
-    fn record_success(&mut self, user: &str, key: Option<&str>, now: Duration) -> Result<bool, StoreError>;
-    /// What `reserve_send` would answer, without recording anything (for a
-    /// store that can be read but not written).
-    fn peek_send(&mut self, user: &str, now: Duration) -> Result<SendAllowance, StoreError>;
-    /// Consume a matching backup code unless the user is locked out.
-    fn use_backup_code(&mut self, user: &str, answer: &str, now: Duration) -> Result<BackupUse, StoreError>;
-}
 
 /// A store that could not be opened: every operation reports why, so that the
 /// login meets the failure where `[state] on_failure` decides (after the skip

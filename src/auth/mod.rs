@@ -10,7 +10,15 @@ use crate::log::Log;
 use crate::message;
 use crate::otp::Code;
 use crate::phone::Phone;
-use crate::state::{BackupUse, SendAllowance, Store, StoreError};
+
+mod outcome;
+mod ports;
+
+pub use outcome::{DenyReason, Outcome, SkipReason, UnavailableReason};
+pub use ports::{
+    Accounts, BackupUse, Clock, ConversationError, Directory, DirectoryError, Login, PhoneRecord, Prompter, Receipt, SendAllowance,
+    SendFailed, Sender, Sms, Store, StoreError,
+};
 
 pub const MSG_WRONG: &str = "Wrong code.";
 pub const MSG_TOO_MANY: &str = "Too many wrong codes.";
@@ -22,173 +30,6 @@ pub const MSG_NEW_CODE: &str = "A new code was sent.";
 pub const MSG_BACKUP_ONLY_PROMPT: &str = "No SMS can be sent now. Backup code: ";
 pub const MSG_NO_SMS_NOW: &str = "No SMS can be sent now.";
 pub const MSG_NO_BACKUP_NOW: &str = "Backup codes cannot be used now; use the SMS code.";
-
-/// The user interface of one login: the PAM conversation, or a fake in tests.
-pub trait Prompter {
-    /// Ask and wait for an answer; `echo` shows what is typed.
-    fn prompt(&mut self, text: &str, echo: bool) -> Result<Zeroizing<String>, ConversationError>;
-    fn error(&mut self, text: &str) -> Result<(), ConversationError>;
-    fn info(&mut self, text: &str) -> Result<(), ConversationError>;
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the conversation with the user failed")]
-pub struct ConversationError;
-
-/// Where a number was found.
-#[derive(Debug, Clone)]
-pub struct PhoneRecord {
-    pub phone: Phone,
-    /// e.g. "file /etc/security/pam_smsotp.phones"
-    pub source: String,
-    /// The LDAP entry, for `smsotp lookup`.
-    pub dn: Option<String>,
-}
-
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum DirectoryError {
-    #[error("{source_name} is unavailable: {reason}")]
-    Unavailable { source_name: String, reason: String },
-    #[error("{source_name} refused the entry: {reason}")]
-    Refused { source_name: String, reason: String },
-}
-
-/// One phone source (file, LDIF, LDAP). `remaining` is what is left of the login's budget.
-pub trait Directory {
-    fn describe(&self) -> String;
-    fn lookup(&self, user: &str, remaining: Duration, log: &dyn Log) -> Result<Option<PhoneRecord>, DirectoryError>;
-}
-
-pub struct Sms<'a> {
-    pub to: &'a Phone,
-    pub text: &'a str,
-    /// The code inside `text`, so that connectors can keep it out of their logs.
-    pub code: &'a str,
-    /// The code's tag, shown in the SMS and the prompt.
-    pub seq: &'a str,
-    /// When the code stops working, in Unix seconds.
-    pub expires: u64,
-    /// The account the code is for.
-    pub user: &'a str,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Receipt {
-    pub connector: String,
-    pub message_id: Option<String>,
-}
-
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("no connector accepted the message")]
-pub struct SendFailed;
-
-/// Delivers one SMS through the configured connectors, logging each failure.
-pub trait Sender {
-    fn send(&self, sms: &Sms<'_>, remaining: Duration, log: &dyn Log) -> Result<Receipt, SendFailed>;
-}
-
-pub trait Clock {
-    /// Wall time: seconds since the Unix epoch, with sub-second precision. For
-    /// what is stored; it may step.
-    fn now(&self) -> Duration;
-    /// Time that never steps, from an arbitrary start: for the code in hand and
-    /// the login's budget.
-    fn monotonic(&self) -> Duration;
-}
-
-pub trait Accounts {
-    /// The account's own spelling of its name (getpwnam's pw_name): Ok(None)
-    /// when the name service does not know the user, Err when it cannot answer.
-    fn canonical_name(&self, user: &str) -> Result<Option<String>, String>;
-
-    /// Is `user` a member (primary or supplementary) of any of `groups`?
-    fn in_any_group(&self, user: &str, groups: &[String]) -> Result<bool, String>;
-}
-
-/// Who is logging in, from where, through what.
-#[derive(Debug, Clone, Default)]
-pub struct Login {
-    /// The account's canonical name (the name service's spelling).
-    pub user: String,
-    pub service: String,
-    pub rhost: Option<String>,
-    pub tty: Option<String>,
-    /// The real uid of the process running PAM: under su and sudo, the caller.
-    pub caller_uid: u32,
-    /// The password a previous module of the stack took (PAM_AUTHTOK), if any.
-    pub password: Option<Secret>,
-    /// This machine's name, for the {host} placeholder.
-    pub host: String,
-}
-
-impl Login {
-    /// What grace is bound to: the service and the remote host, or, without a
-    /// remote host, the service, the terminal and the calling user (so that
-    /// another user on a recycled terminal is asked). None: no grace.
-    pub fn grace_key(&self) -> Option<String> {
-        let nonempty = |s: &Option<String>| s.clone().filter(|s| !s.is_empty());
-        match (nonempty(&self.rhost), nonempty(&self.tty)) {
-            (Some(rhost), _) => Some(format!("service={:?} rhost={rhost:?}", self.service)),
-            (None, Some(tty)) => Some(format!("service={:?} tty={tty:?} uid={}", self.service, self.caller_uid)),
-            (None, None) => None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SkipReason {
-    /// The stack runs without root (a screen locker): the module cannot work there.
-    NotRoot,
-    SkipGroup,
-    NotInOnlyGroups,
-    TrustedNetwork,
-    Grace,
-    Unenrolled,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DenyReason {
-    Unenrolled,
-    LockedOut,
-    Expired,
-    SendFailed,
-    DirectoryFailed,
-    /// The directory holds an entry for the user that is not a usable number.
-    BadNumber,
-    /// The answer was the login's password: a client that cannot do a second factor.
-    PasswordAsCode,
-    /// The state store failed ([state] on_failure = "deny").
-    StoreFailed,
-    /// The number is outside `[phone] allowed_prefixes`.
-    PrefixNotAllowed,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UnavailableReason {
-    Directory,
-    Send,
-    /// The state store failed ([state] on_failure = "unavailable").
-    Store,
-    /// The name service could not say who the user is.
-    Accounts,
-}
-
-/// How a login ended. src/pam/codes.rs maps each to exactly one PAM code.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    Success,
-    SuccessWithBackupCode {
-        remaining: usize,
-    },
-    Skipped(SkipReason),
-    Denied(DenyReason),
-    MaxTries,
-    Unavailable(UnavailableReason),
-    ServiceError(String),
-    ConversationFailed,
-    /// PAM_USER is missing or not a usable name.
-    UnusableUser,
-}
 
 pub struct Deps<'a> {
     pub prompter: &'a mut dyn Prompter,
