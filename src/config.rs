@@ -7,6 +7,7 @@ mod directories;
 mod files;
 pub mod keys;
 mod pattern;
+mod placeholders;
 mod redacted;
 
 use std::collections::BTreeMap;
@@ -23,12 +24,12 @@ pub use connectors::{
 pub use directories::{DirectoryConfig, FileDirectoryConfig, LdapConfig, LdifConfig};
 pub use files::{Secret, check_secure_file, read_secret, read_secure_file};
 pub use pattern::SuccessRegex;
+pub use placeholders::{MESSAGE_PLACEHOLDERS, MessageField, PROMPT_PLACEHOLDERS, Piece, PromptField, check_placeholders, pieces};
 pub use redacted::redacted_url;
 
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/security/pam_smsotp.toml";
 pub const DEFAULT_PHONE_MAP: &str = "/etc/security/pam_smsotp.phones";
 pub const DEFAULT_SPOOL_PATH: &str = "/var/spool/pam_smsotp/outbox.jsonl";
-pub const DEFAULT_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -273,8 +274,8 @@ impl Config {
         range("otp.max_resends", otp.max_resends as u64, 0, 10)?;
         checks::no_nul("otp.prompt", &otp.prompt)?;
         checks::no_nul("message.template", &self.message.template)?;
-        crate::message::check_placeholders("otp.prompt", &otp.prompt, crate::message::PROMPT_PLACEHOLDERS)?;
-        crate::message::check_placeholders("message.template", &self.message.template, crate::message::MESSAGE_PLACEHOLDERS)?;
+        check_placeholders("otp.prompt", &otp.prompt, PROMPT_PLACEHOLDERS)?;
+        check_placeholders("message.template", &self.message.template, MESSAGE_PLACEHOLDERS)?;
         if !self.message.template.contains("{code}") {
             return Err(Invalid::new("message.template", "must contain {code}"));
         }

@@ -7,7 +7,7 @@ use zeroize::Zeroizing;
 
 use crate::config::{Config, DirectoryFailurePolicy, Secret, SendFailurePolicy, StoreFailurePolicy, UnenrolledPolicy};
 use crate::log::Log;
-use crate::message;
+use crate::message::{self, MessageValues, PromptValues};
 use crate::otp::Code;
 use crate::phone::Phone;
 
@@ -271,26 +271,21 @@ impl Flow<'_, '_> {
     }
 
     fn render_message(&self, code: &Code) -> String {
-        let ttl_minutes = self.config.otp.ttl.div_ceil(60).to_string();
-        message::render(&self.config.message.template, |name| match name {
-            "code" => code.expose().to_string(),
-            "user" => self.login.user.clone(),
-            "host" => self.login.host.clone(),
-            "service" => self.login.service.clone(),
-            "ttl_minutes" => ttl_minutes.clone(),
-            "seq" => code.seq.clone(),
-            _ => String::new(),
-        })
+        let values = MessageValues {
+            code: code.expose(),
+            user: &self.login.user,
+            host: &self.login.host,
+            service: &self.login.service,
+            ttl_seconds: self.config.otp.ttl,
+            seq: &code.seq,
+        };
+        message::render_message(&self.config.message.template, &values)
     }
 
     fn render_prompt(&self, phone: &Phone, code: &Code) -> String {
-        message::render(&self.config.otp.prompt, |name| match name {
-            "phone" => phone.masked(),
-            "seq" => code.seq.clone(),
-            "service" => self.login.service.clone(),
-            "user" => self.login.user.clone(),
-            _ => String::new(),
-        })
+        let masked = phone.masked();
+        let values = PromptValues { masked_phone: &masked, seq: &code.seq, service: &self.login.service, user: &self.login.user };
+        message::render_prompt(&self.config.otp.prompt, &values)
     }
 
     /// Ask until a code is right, the attempts run out, or nothing more can be sent.

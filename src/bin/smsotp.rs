@@ -331,17 +331,10 @@ fn check(path: &std::path::Path, config: &Config) -> bool {
 
 fn sample_message(config: &Config) -> String {
     let host = system::hostname();
-    let ttl_minutes = config.otp.ttl.div_ceil(60).to_string();
     let code = "8".repeat(config.otp.length as usize);
-    message::render(&config.message.template, |name| match name {
-        "code" => code.clone(),
-        "user" => "username".into(),
-        "host" => host.clone(),
-        "service" => "sshd".into(),
-        "ttl_minutes" => ttl_minutes.clone(),
-        "seq" => "AB".into(),
-        _ => String::new(),
-    })
+    let values =
+        message::MessageValues { code: &code, user: "username", host: &host, service: "sshd", ttl_seconds: config.otp.ttl, seq: "AB" };
+    message::render_message(&config.message.template, &values)
 }
 
 fn find_phone(config: &Config, user: &str, log: &dyn Log) -> Option<(Phone, String, Option<String>)> {
