@@ -4,11 +4,11 @@
 
 use std::path::Path;
 
-/// The system's trust bundle (Debian's ca-certificates); never SSL_CERT_FILE.
-pub const DEFAULT_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
-
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
+
+/// The system's trust bundle (Debian's ca-certificates); never SSL_CERT_FILE.
+pub const DEFAULT_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
