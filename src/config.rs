@@ -285,6 +285,10 @@ impl Config {
             }
         }
         range("policy.grace", self.policy.grace, 0, 30 * 86_400)?;
+        if self.policy.on_send_failure == SendFailurePolicy::BackupOnly && !self.backup_codes.enabled {
+            // the user would be asked for a code that can never be right
+            return Err(Invalid::new("policy.on_send_failure", "\"backup_only\" needs [backup_codes] enabled = true"));
+        }
         let cc = &self.phone.default_country_code;
         if !cc.is_empty() {
             let digits = cc.strip_prefix('+').unwrap_or("");

@@ -1,6 +1,7 @@
 //! The login flow: plain Rust over small traits, with no libpam, network or clock
 //! of its own. src/pam turns the `Outcome` into a PAM return code.
 
+use std::convert::Infallible;
 use std::time::Duration;
 
 use zeroize::Zeroizing;
@@ -80,19 +81,25 @@ struct Flow<'a, 'd> {
     degraded: bool,
 }
 
-/// An early end of the flow.
+/// One step of the flow. Every way a login ends, success included, leaves
+/// through the error side (`finish`): the flow has one exit channel.
 type Step<T> = Result<T, Outcome>;
+
+fn finish<T>(outcome: Outcome) -> Step<T> {
+    Err(outcome)
+}
 
 impl Flow<'_, '_> {
     fn run(&mut self) -> Outcome {
         match self.try_run() {
-            Ok(o) | Err(o) => o,
+            Err(outcome) => outcome,
+            Ok(never) => match never {},
         }
     }
 
-    fn try_run(&mut self) -> Step<Outcome> {
+    fn try_run(&mut self) -> Step<Infallible> {
         if let Some(reason) = self.skip_reason() {
-            return Ok(Outcome::Skipped(reason));
+            return finish(Outcome::Skipped(reason));
         }
         let user = &self.login.user;
         let now = self.deps.clock.now();
@@ -100,18 +107,18 @@ impl Flow<'_, '_> {
             let secs = until.saturating_sub(now).as_secs();
             self.deps.log.notice(&format!("user {user}: locked out for another {secs}s"));
             self.say_error(MSG_LOCKED)?;
-            return Ok(Outcome::Denied(DenyReason::LockedOut));
+            return finish(Outcome::Denied(DenyReason::LockedOut));
         }
         if self.config.policy.grace > 0
             && let Some(key) = self.login.grace_key()
             && self.store_or(false, |s| s.grace_active(user, &key, now))?
         {
-            return Ok(Outcome::Skipped(SkipReason::Grace));
+            return finish(Outcome::Skipped(SkipReason::Grace));
         }
         let record = match self.find_phone()? {
             Some(r) => r,
             None => {
-                return Ok(match self.config.policy.unenrolled {
+                return finish(match self.config.policy.unenrolled {
                     UnenrolledPolicy::Deny => Outcome::Denied(DenyReason::Unenrolled),
                     UnenrolledPolicy::Ignore => Outcome::Skipped(SkipReason::Unenrolled),
                 });
@@ -124,7 +131,7 @@ impl Flow<'_, '_> {
                 record.phone.masked(),
                 record.source
             ));
-            return Ok(Outcome::Denied(DenyReason::PrefixNotAllowed));
+            return finish(Outcome::Denied(DenyReason::PrefixNotAllowed));
         }
         let mode = self.first_code(&record.phone)?;
         self.challenge(&record.phone, mode)
@@ -196,20 +203,38 @@ impl Flow<'_, '_> {
     fn first_code(&mut self, phone: &Phone) -> Step<Mode> {
         match self.send_code(phone)? {
             Ok(code) => Ok(Mode::Sms(code)),
-            Err(NotSent::Limited(why)) => {
-                self.say_error(&why)?;
-                if self.config.backup_codes.enabled { Ok(Mode::BackupOnly) } else { Err(Outcome::Denied(DenyReason::SendFailed)) }
+            Err(why) => self.without_sms(why, None),
+        }
+    }
+
+    /// The one decision for when no SMS could go out. With a code in hand (the
+    /// user asked for another), the user is told why and keeps it. Without one
+    /// (the first code, or after expiry): over a limit, only backup codes (if
+    /// there are any); when every connector failed, `on_send_failure` decides.
+    fn without_sms(&mut self, why: NotSent, in_hand: Option<Mode>) -> Step<Mode> {
+        if let Some(mode) = in_hand {
+            let text = match why {
+                NotSent::Limited(text) => text,
+                NotSent::Failed => MSG_NO_RESEND.to_string(),
+            };
+            self.say_error(&text)?;
+            return Ok(mode);
+        }
+        match why {
+            NotSent::Limited(text) => {
+                self.say_error(&text)?;
+                if self.config.backup_codes.enabled { Ok(Mode::BackupOnly) } else { finish(Outcome::Denied(DenyReason::SendFailed)) }
             }
-            Err(NotSent::Failed) => match self.config.policy.on_send_failure {
+            NotSent::Failed => match self.config.policy.on_send_failure {
+                SendFailurePolicy::BackupOnly => Ok(Mode::BackupOnly),
                 SendFailurePolicy::Unavailable => {
                     self.say_error(MSG_SEND_FAILED)?;
-                    Err(Outcome::Unavailable(UnavailableReason::Send))
+                    finish(Outcome::Unavailable(UnavailableReason::Send))
                 }
                 SendFailurePolicy::Deny => {
                     self.say_error(MSG_SEND_FAILED)?;
-                    Err(Outcome::Denied(DenyReason::SendFailed))
+                    finish(Outcome::Denied(DenyReason::SendFailed))
                 }
-                SendFailurePolicy::BackupOnly => Ok(Mode::BackupOnly),
             },
         }
     }
@@ -236,7 +261,7 @@ impl Flow<'_, '_> {
                 self.deps.log.warn(&format!("user {user}: no SMS sent, hourly send limit reached"));
                 return Ok(Err(NotSent::Limited("Too many SMS codes were sent in the last hour.".into())));
             }
-            SendAllowance::Locked => return Err(self.locked_meanwhile()),
+            SendAllowance::Locked => return finish(self.locked_meanwhile()),
             SendAllowance::TotalCap => {
                 self.deps.log.warn(&format!(
                     "user {user}: no SMS sent: the store's total of {} SMS per hour is reached; only backup codes are accepted",
@@ -289,7 +314,7 @@ impl Flow<'_, '_> {
     }
 
     /// Ask until a code is right, the attempts run out, or nothing more can be sent.
-    fn challenge(&mut self, phone: &Phone, mut mode: Mode) -> Step<Outcome> {
+    fn challenge(&mut self, phone: &Phone, mut mode: Mode) -> Step<Infallible> {
         let user = self.login.user.clone();
         let mut wrong = 0u32;
         let mut resends = 0u32;
@@ -312,8 +337,7 @@ impl Flow<'_, '_> {
                             mode = Mode::Sms(new_code);
                             continue;
                         }
-                        Err(NotSent::Limited(why)) => self.say_error(&why)?,
-                        Err(NotSent::Failed) => self.say_error(MSG_NO_RESEND)?,
+                        Err(why) => mode = self.without_sms(why, Some(mode))?,
                     }
                 } else {
                     self.say_error(MSG_NO_RESEND)?;
@@ -322,7 +346,7 @@ impl Flow<'_, '_> {
                 wrong += 1;
                 if wrong >= self.config.otp.max_attempts {
                     self.say_error(MSG_TOO_MANY)?;
-                    return Ok(Outcome::MaxTries);
+                    return finish(Outcome::MaxTries);
                 }
                 continue;
             }
@@ -332,7 +356,7 @@ impl Flow<'_, '_> {
                     self.deps.log.notice(&format!("user {user}: code {} expired", code.seq));
                     self.say_error(MSG_EXPIRED)?;
                     if resends >= self.config.otp.max_resends {
-                        return Ok(Outcome::Denied(DenyReason::Expired));
+                        return finish(Outcome::Denied(DenyReason::Expired));
                     }
                     resends += 1;
                     mode = self.resend(phone)?;
@@ -341,9 +365,9 @@ impl Flow<'_, '_> {
                 if code.matches(answer) {
                     let key = self.login.grace_key();
                     if !self.store_or(true, |s| s.record_success(&user, key.as_deref(), now))? {
-                        return Err(self.locked_meanwhile());
+                        return finish(self.locked_meanwhile());
                     }
-                    return Ok(Outcome::Success);
+                    return finish(Outcome::Success);
                 }
             }
             if self.is_password(raw.as_str()) {
@@ -351,7 +375,7 @@ impl Flow<'_, '_> {
                     "user {user}: the answer was the login's password (a client that answers every prompt with it?); \
                      ending the login without counting a failure or sending more SMS"
                 ));
-                return Ok(Outcome::Denied(DenyReason::PasswordAsCode));
+                return finish(Outcome::Denied(DenyReason::PasswordAsCode));
             }
             let backup_use = if !self.config.backup_codes.enabled || crate::state::backup::normalise(answer).is_none() {
                 BackupUse::NoMatch
@@ -369,12 +393,12 @@ impl Flow<'_, '_> {
                         wrong += 1;
                         if wrong >= self.config.otp.max_attempts {
                             self.say_error(MSG_TOO_MANY)?;
-                            return Ok(Outcome::MaxTries);
+                            return finish(Outcome::MaxTries);
                         }
                         self.say_error(MSG_NO_BACKUP_NOW)?;
                         continue;
                     }
-                    BackupUse::Locked => return Err(self.locked_meanwhile()),
+                    BackupUse::Locked => return finish(self.locked_meanwhile()),
                     BackupUse::Used { remaining } => {
                         let key = self.login.grace_key();
                         // the code is spent: this login succeeds even if the store
@@ -384,7 +408,7 @@ impl Flow<'_, '_> {
                             let codes = if remaining == 1 { "code" } else { "codes" };
                             let _ = self.say_info(&format!("{remaining} backup {codes} left."));
                         }
-                        return Ok(Outcome::SuccessWithBackupCode { remaining });
+                        return finish(Outcome::SuccessWithBackupCode { remaining });
                     }
                 }
             }
@@ -392,36 +416,24 @@ impl Flow<'_, '_> {
             if self.store_or(false, |s| s.record_failure(&user, now))? {
                 self.deps.log.warn(&format!("user {user}: locked out after too many failed verifications"));
                 self.say_error(MSG_LOCKED)?;
-                return Ok(Outcome::Denied(DenyReason::LockedOut));
+                return finish(Outcome::Denied(DenyReason::LockedOut));
             }
             if wrong >= self.config.otp.max_attempts {
                 self.say_error(MSG_TOO_MANY)?;
-                return Ok(Outcome::MaxTries);
+                return finish(Outcome::MaxTries);
             }
             self.say_error(MSG_WRONG)?;
         }
     }
 
-    /// After expiry: a new code if the limits allow, else only backup codes or the end.
+    /// After expiry: a new code if the limits allow, else as `without_sms` says.
     fn resend(&mut self, phone: &Phone) -> Step<Mode> {
         match self.send_code(phone)? {
             Ok(code) => {
                 self.say_info(MSG_NEW_CODE)?;
                 Ok(Mode::Sms(code))
             }
-            Err(NotSent::Limited(why)) if self.config.backup_codes.enabled => {
-                self.say_error(&why)?;
-                Ok(Mode::BackupOnly)
-            }
-            Err(NotSent::Failed)
-                if self.config.backup_codes.enabled && self.config.policy.on_send_failure == SendFailurePolicy::BackupOnly =>
-            {
-                Ok(Mode::BackupOnly)
-            }
-            Err(_) => {
-                self.say_error(MSG_NO_RESEND)?;
-                Err(Outcome::Denied(DenyReason::Expired))
-            }
+            Err(why) => self.without_sms(why, None),
         }
     }
 

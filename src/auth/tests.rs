@@ -129,9 +129,14 @@ impl Directory for FakeDirectory {
 struct FakeSender {
     shared: Rc<Shared>,
     fail: Cell<usize>,
+    /// Every send after the first fails.
+    fail_after_first: bool,
 }
 impl Sender for FakeSender {
     fn send(&self, sms: &Sms<'_>, _: Duration, _: &dyn Log) -> Result<Receipt, SendFailed> {
+        if self.fail_after_first && !self.shared.sent.borrow().is_empty() {
+            return Err(SendFailed);
+        }
         if self.fail.get() > 0 {
             self.fail.set(self.fail.get() - 1);
             return Err(SendFailed);
@@ -237,6 +242,7 @@ struct Case {
     script: Vec<Say>,
     directory: DirAnswer,
     sender_failures: usize,
+    fail_after_first: bool,
     store: FakeStore,
     groups: HashMap<&'static str, Vec<&'static str>>,
 }
@@ -266,6 +272,7 @@ impl Case {
             script,
             directory: DirAnswer::Map(HashMap::from([("alice".to_string(), PHONE.to_string())])),
             sender_failures: 0,
+            fail_after_first: false,
             store: FakeStore::default(),
             groups: HashMap::from([("alice", vec!["alice", "staff"])]),
         }
@@ -276,7 +283,7 @@ impl Case {
         shared.now.set(Duration::from_secs(1_700_000_000));
         let mut prompter = FakePrompter { script: self.script, shared: shared.clone() };
         let dirs: Vec<Box<dyn Directory>> = vec![Box::new(FakeDirectory(self.directory))];
-        let sender = FakeSender { shared: shared.clone(), fail: Cell::new(self.sender_failures) };
+        let sender = FakeSender { shared: shared.clone(), fail: Cell::new(self.sender_failures), fail_after_first: self.fail_after_first };
         let mut store = self.store;
         let clock = FakeClock(shared.clone());
         let accounts = FakeAccounts(self.groups);
@@ -839,4 +846,31 @@ fn the_password_as_an_answer_ends_the_login_without_a_failure_or_more_sms() {
     let mut case = Case::new(vec![Say::Text("000000"), Say::Code]);
     case.login.password = None;
     assert_eq!(case.run().outcome, Outcome::Success);
+}
+
+#[test]
+fn no_sms_after_expiry_is_decided_like_the_first_code() {
+    // every connector fails at the resend after expiry: on_send_failure decides
+    let mut case = Case::new(vec![Say::Wait(301), Say::Code]);
+    case.config.otp.ttl = 300;
+    case.fail_after_first = true;
+    let r = case.run();
+    assert_eq!(r.outcome, Outcome::Unavailable(UnavailableReason::Send));
+    assert_eq!(r.errors(), vec![MSG_EXPIRED, MSG_SEND_FAILED]);
+
+    let mut case = Case::new(vec![Say::Wait(301), Say::Code, Say::Text("ABCD-EFGH")]);
+    case.config.otp.ttl = 300;
+    case.fail_after_first = true;
+    case.config.policy.on_send_failure = SendFailurePolicy::BackupOnly;
+    case.store.backup = vec!["ABCD-EFGH".into()];
+    let r = case.run();
+    assert_eq!(r.outcome, Outcome::SuccessWithBackupCode { remaining: 0 });
+    assert_eq!(r.shared.prompts.borrow()[1], MSG_BACKUP_ONLY_PROMPT);
+}
+
+#[test]
+fn backup_only_without_backup_codes_is_refused_by_the_validator() {
+    let e = Config::parse("[policy]\non_send_failure = \"backup_only\"\n[backup_codes]\nenabled = false\n").unwrap_err();
+    assert!(e.to_string().contains("policy.on_send_failure"), "{e}");
+    assert!(Config::parse("[policy]\non_send_failure = \"backup_only\"\n").is_ok());
 }

@@ -65,7 +65,7 @@ login_budget = 20
 dir = "/tmp/state"
 
 [backup_codes]
-enabled = false
+enabled = true
 
 [[directory]]
 type = "file"
