@@ -58,3 +58,45 @@ pub fn hostname() -> String {
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".into())
 }
+
+/// Network file systems by their statfs(2) magic number: flock is not reliable
+/// on them across hosts.
+const NETWORK_FILE_SYSTEMS: &[(u64, &str)] = &[
+    (0x6969, "NFS"),
+    (0x517b, "SMB"),
+    (0xff53_4d42, "CIFS"),
+    (0xfe53_4d42, "SMB2"),
+    (0x00c3_6400, "CephFS"),
+    (0x0102_1997, "9P"),
+    (0x6573_5546, "a FUSE file system"),
+    (0x5346_414f, "AFS"),
+    (0x0116_1970, "GFS2"),
+    (0x7461_636f, "OCFS2"),
+    (0x0bd0_0bd0, "Lustre"),
+];
+
+fn network_kind(magic: u64) -> Option<&'static str> {
+    NETWORK_FILE_SYSTEMS.iter().find(|(m, _)| *m == magic).map(|(_, name)| *name)
+}
+
+/// The kind of network file system `dir` (or its nearest existing parent) is
+/// on, if it is one.
+pub fn network_file_system(dir: &std::path::Path) -> Option<&'static str> {
+    let existing = dir.ancestors().find(|p| p.exists())?;
+    let fs = nix::sys::statfs::statfs(existing).ok()?;
+    network_kind(fs.filesystem_type().0 as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn network_file_systems_are_told_apart() {
+        assert_eq!(network_kind(0x6969), Some("NFS"));
+        assert_eq!(network_kind(0xff53_4d42), Some("CIFS"));
+        assert_eq!(network_kind(0xef53), None, "ext4");
+        assert_eq!(network_kind(0x0102_1994), None, "tmpfs");
+        assert_eq!(network_file_system(std::path::Path::new("/proc/nonexistent/dir")), None, "procfs, via its parent");
+    }
+}

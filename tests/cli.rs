@@ -130,7 +130,38 @@ fn send_test_to_the_spool() {
     let (rc, out) = smsotp(&s, &["send-test", "--user", USER]);
     assert_eq!(rc, 0, "{out}");
     assert_eq!(s.spool_texts().len(), 1);
-    assert!(s.spool_texts()[0].starts_with("pam_smsotp test message from "));
+    // the configured template ("Code {code} for {user}@{host}") with a test code
+    let text = &s.spool_texts()[0];
+    let code = code_in(text);
+    assert!(code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()), "{text}");
+    assert!(text.starts_with(&format!("Code {code} for {USER}@")), "{text}");
+    assert!(out.contains("text: ") && out.contains("GSM-7 encoding, 1 SMS part(s)"), "the admin sees the cost: {out}");
+    assert!(!out.contains(&code), "the test code is not printed: {out}");
+    let (rc, out) = smsotp(&s, &["send-test", "--to", PHONE, "--text", "Grüße aus dem Test ✓"]);
+    assert_eq!(rc, 0, "{out}");
+    assert_eq!(s.spool_texts()[1], "Grüße aus dem Test ✓");
+    assert!(out.contains("UCS-2 encoding"), "{out}");
+}
+
+/// `smsotp check` warns, in words an administrator acts on, of a configuration
+/// that would lock everyone out or reach nobody.
+#[test]
+fn check_warns_of_what_would_lock_everyone_out_or_reach_nobody() {
+    if !require_root() {
+        return;
+    }
+    let s = Setup::new("");
+    let (rc, out) = smsotp(&s, &["check"]);
+    assert_eq!(rc, 0, "{out}");
+    assert!(out.contains("warning: only spool connectors are configured"), "{out}");
+    assert!(!out.contains("no directory holds any number"), "{out}");
+    assert!(!out.contains("network file system") && !out.contains("is on NFS"), "{out}");
+    write_private(&s.phones, "# nobody yet\n");
+    let (_, out) = smsotp(&s, &["check"]);
+    assert!(out.contains("warning: no directory holds any number and [policy] unenrolled = \"deny\""), "{out}");
+    s.rewrite_config(&s.config_text().replace("[message]", "[policy]\nunenrolled = \"ignore\"\n\n[message]"));
+    let (_, out) = smsotp(&s, &["check"]);
+    assert!(!out.contains("no directory holds any number"), "ignore lets users without a number in: {out}");
 }
 
 #[test]
