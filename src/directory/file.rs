@@ -117,8 +117,9 @@ impl FileDirectory {
     /// The user's number in the map `bytes`. The whole map is read: a user
     /// listed twice with different numbers, or whose line cannot be read, is
     /// refused rather than guessed.
-    fn find(&self, bytes: &[u8], user: &str, warnings: &mut Warnings) -> Result<Option<Phone>, DirectoryError> {
+    fn find(&self, bytes: &[u8], user: &str, warnings: &mut Warnings) -> Result<Option<(usize, String)>, DirectoryError> {
         let mut numbers: Vec<(usize, Result<Phone, PhoneError>)> = Vec::new();
+        let mut first_raw: Option<(usize, String)> = None;
         let mut damaged: Vec<usize> = Vec::new();
         for (lineno, raw) in numbered_lines(bytes) {
             // a comment is never decoded: its bytes cannot harm the data before it
@@ -143,6 +144,7 @@ impl FileDirectory {
                 }
                 Some(Ok((name, number))) if name == user => {
                     numbers.push((lineno, Phone::normalise(number, &self.default_country_code)));
+                    first_raw.get_or_insert((lineno, number.to_string()));
                 }
                 Some(Ok(_)) => {}
             }
@@ -157,7 +159,7 @@ impl FileDirectory {
         let phones: Vec<&Phone> = numbers.iter().filter_map(|(_, n)| n.as_ref().ok()).collect();
         match phones.split_first() {
             None => Ok(None),
-            Some((first, rest)) if rest.iter().all(|p| p == first) => Ok(Some((*first).clone())),
+            Some((first, rest)) if rest.iter().all(|p| p == first) => Ok(first_raw),
             Some(_) => {
                 let lines: Vec<String> = numbers.iter().map(|(l, _)| l.to_string()).collect();
                 refuse(format!("the user is on lines {} with different numbers; refusing to guess", lines.join(", ")))
@@ -193,8 +195,8 @@ impl Directory for FileDirectory {
     fn lookup(&self, user: &str, _remaining: Duration, log: &dyn Log) -> Result<Option<PhoneRecord>, DirectoryError> {
         let bytes = read_source(&self.path).map_err(|reason| DirectoryError::Unavailable { source_name: self.describe(), reason })?;
         let mut warnings = Warnings::new(self.describe(), log);
-        let phone = self.find(&bytes, user, &mut warnings)?;
-        Ok(phone.map(|phone| PhoneRecord { phone, source: self.describe(), dn: None }))
+        let Some((line, raw)) = self.find(&bytes, user, &mut warnings)? else { return Ok(None) };
+        super::phone_record(&raw, &self.default_country_code, self.describe(), Some(format!("line {line}")), None).map(Some)
     }
 }
 
@@ -227,7 +229,9 @@ mod tests {
         let log = MemoryLog::default();
         let found = {
             let mut warnings = Warnings::new(dir.describe(), &log);
-            dir.find(map, user, &mut warnings).map(|p| p.map(|p| p.e164().to_string())).map_err(|e| e.to_string())
+            dir.find(map, user, &mut warnings)
+                .map(|found| found.and_then(|(_, raw)| Phone::normalise(&raw, "+49").ok()).map(|p| p.e164().to_string()))
+                .map_err(|e| e.to_string())
         };
         (found, log.lines())
     }

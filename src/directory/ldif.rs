@@ -10,7 +10,6 @@ use super::file::{Warnings, numbered_lines, printable, read_source};
 use crate::auth::{Directory, DirectoryError, PhoneRecord};
 use crate::config::LdifConfig;
 use crate::log::Log;
-use crate::phone::Phone;
 
 pub struct LdifDirectory {
     path: PathBuf,
@@ -257,12 +256,14 @@ impl Directory for LdifDirectory {
         let raw = self.phone_attributes.iter().find_map(|a| entry.values(a).next());
         match raw {
             None => Ok(None),
-            Some(raw) => match Phone::normalise(raw, &self.default_country_code) {
-                Ok(phone) => Ok(Some(PhoneRecord { phone, source: self.describe(), dn: Some(entry.dn) })),
-                Err(e) => {
-                    Err(DirectoryError::Refused { source_name: format!("{} line {}", self.describe(), entry.line), reason: e.to_string() })
-                }
-            },
+            Some(raw) => super::phone_record(
+                raw,
+                &self.default_country_code,
+                self.describe(),
+                Some(format!("line {}", entry.line)),
+                Some(entry.dn.clone()),
+            )
+            .map(Some),
         }
     }
 }

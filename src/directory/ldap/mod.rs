@@ -22,7 +22,6 @@ use crate::auth::{Directory, DirectoryError, PhoneRecord};
 use crate::config::LdapConfig;
 use crate::log::Log;
 use crate::net::dns::{ResolveError, Resolver};
-use crate::phone::Phone;
 
 use session::Found;
 pub use session::LdapSession;
@@ -160,10 +159,7 @@ impl LdapDirectory {
         let Ok(raw) = std::str::from_utf8(raw) else {
             return Err(self.refused(&dn, format!("the value of {attribute} is not UTF-8")));
         };
-        match Phone::normalise(raw, &self.default_country_code) {
-            Ok(phone) => Ok(Some(PhoneRecord { phone, source: self.describe(), dn: Some(dn) })),
-            Err(e) => Err(self.refused(&dn, e.to_string())),
-        }
+        super::phone_record(raw, &self.default_country_code, self.describe(), Some(format!("entry {dn}")), Some(dn.clone())).map(Some)
     }
 }
 
