@@ -1,6 +1,7 @@
 //! `type = "http"`: any HTTP gateway, in simple mode (named parameters) or
 //! template mode (a request body or URL with placeholders).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use base64::Engine;
@@ -13,6 +14,37 @@ use crate::config::{BodyType, HttpAuth, HttpConfig, HttpMethod};
 
 const MAX_ANSWER_BYTES: u64 = 64 * 1024;
 
+/// An HTTP API that sends SMS: the generic `http` connector or a provider preset.
+pub trait Provider {
+    fn request(&self, sms: &Sms<'_>) -> Request;
+    fn judge(&self, answer: &Answer, sms: &Sms<'_>) -> Result<Delivery, DeliveryError>;
+}
+
+/// The one way every HTTP gateway, generic or preset, is sent to: its request
+/// through an agent of the module's own, at most 64 KiB of answer, judged the
+/// way its provider means it.
+pub struct HttpDelivery {
+    pub provider: Box<dyn Provider>,
+    pub timeout: u64,
+    pub proxy: Option<String>,
+    pub ca_file: Option<PathBuf>,
+}
+
+impl Connector for HttpDelivery {
+    fn deliver(&self, sms: &Sms<'_>, remaining: Duration) -> Result<Delivery, DeliveryError> {
+        let request = self.provider.request(sms);
+        let options = AgentOptions {
+            timeout: remaining.min(Duration::from_secs(self.timeout)),
+            proxy: self.proxy.as_deref(),
+            ca_file: self.ca_file.as_deref(),
+            https: request.url.starts_with("https://"),
+        };
+        let answer = send(&agent::build(&options)?, &request)?;
+        self.provider.judge(&answer, sms)
+    }
+}
+
+/// `type = "http"`: the request and the success checks come from the config.
 pub struct HttpConnector {
     config: HttpConfig,
 }
@@ -37,7 +69,15 @@ impl HttpConnector {
         HttpConnector { config }
     }
 
-    pub fn request(&self, sms: &Sms<'_>) -> Request {
+    /// This connector behind the one HTTP delivery path.
+    pub fn delivery(config: HttpConfig) -> HttpDelivery {
+        let (timeout, proxy, ca_file) = (config.timeout, config.proxy.clone(), config.ca_file.clone());
+        HttpDelivery { provider: Box::new(HttpConnector::new(config)), timeout, proxy, ca_file }
+    }
+}
+
+impl Provider for HttpConnector {
+    fn request(&self, sms: &Sms<'_>) -> Request {
         let c = &self.config;
         let values = Values { to: sms.to.e164(), text: sms.text, from: c.from.as_deref().unwrap_or("") };
         let mut headers: Vec<(String, String)> = c.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
@@ -87,7 +127,7 @@ impl HttpConnector {
     }
 
     /// Judge the answer by status, then `success_json`, then `success_regex`.
-    pub fn judge(&self, answer: &Answer, sms: &Sms<'_>) -> Result<Delivery, DeliveryError> {
+    fn judge(&self, answer: &Answer, sms: &Sms<'_>) -> Result<Delivery, DeliveryError> {
         let c = &self.config;
         if !c.success_status.contains(&answer.status) {
             return Err(DeliveryError::Status { status: answer.status, body: redact(&answer.body, sms) });
@@ -124,21 +164,6 @@ impl HttpConnector {
         }
         let message_id = c.message_id.as_ref().and_then(|p| json().ok()?.pointer(p).and_then(scalar_text)).map(|id| redact_id(&id, sms));
         Ok(Delivery { message_id, answer: format!("HTTP {}", answer.status) })
-    }
-}
-
-impl Connector for HttpConnector {
-    fn deliver(&self, sms: &Sms<'_>, remaining: Duration) -> Result<Delivery, DeliveryError> {
-        let request = self.request(sms);
-        let c = &self.config;
-        let options = AgentOptions {
-            timeout: remaining.min(Duration::from_secs(c.timeout)),
-            proxy: c.proxy.as_deref(),
-            ca_file: c.ca_file.as_deref(),
-            https: request.url.starts_with("https://"),
-        };
-        let answer = send(&agent::build(&options)?, &request)?;
-        self.judge(&answer, sms)
     }
 }
 

@@ -96,7 +96,7 @@ impl Sender for Chain {
 
 fn build(config: &ConnectorConfig) -> Box<dyn Connector> {
     match config {
-        ConnectorConfig::Http(h) => Box::new(http::HttpConnector::new(h.clone())),
+        ConnectorConfig::Http(h) => Box::new(http::HttpConnector::delivery(h.clone())),
         ConnectorConfig::Spool(s) => Box::new(spool::SpoolConnector::new(s.path.clone())),
         ConnectorConfig::Command(c) => Box::new(command::CommandConnector::new(c.clone())),
         preset => match preset::build(preset) {

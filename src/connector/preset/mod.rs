@@ -13,42 +13,13 @@ mod twilio;
 mod vonage;
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use serde_json::Value;
 
-use super::agent::{self, AgentOptions};
-use super::http::{self, Answer, Request};
+use super::http::{self, Answer, HttpDelivery, Provider, Request};
 use super::{Connector, Delivery, DeliveryError, redact, redact_id};
 use crate::auth::Sms;
 use crate::config::{ConnectorConfig, HttpMethod, PresetCommon, Secret};
-
-/// One provider's API: the request for an SMS, and what its answer means.
-pub trait Provider {
-    fn request(&self, sms: &Sms<'_>) -> Request;
-    fn judge(&self, answer: &Answer, sms: &Sms<'_>) -> Result<Delivery, DeliveryError>;
-}
-
-pub struct PresetConnector {
-    provider: Box<dyn Provider>,
-    timeout: u64,
-    proxy: Option<String>,
-    ca_file: Option<PathBuf>,
-}
-
-impl Connector for PresetConnector {
-    fn deliver(&self, sms: &Sms<'_>, remaining: Duration) -> Result<Delivery, DeliveryError> {
-        let request = self.provider.request(sms);
-        let options = AgentOptions {
-            timeout: remaining.min(Duration::from_secs(self.timeout)),
-            proxy: self.proxy.as_deref(),
-            ca_file: self.ca_file.as_deref(),
-            https: request.url.starts_with("https://"),
-        };
-        let answer = http::send(&agent::build(&options)?, &request)?;
-        self.provider.judge(&answer, sms)
-    }
-}
 
 /// The preset for a provider entry, or None for the other connector types.
 pub fn build(config: &ConnectorConfig) -> Option<Box<dyn Connector>> {
@@ -65,7 +36,7 @@ pub fn build(config: &ConnectorConfig) -> Option<Box<dyn Connector>> {
         ConnectorConfig::Kannel(c) => (Box::new(kannel::Kannel::new(c)), c.common()),
         _ => return None,
     };
-    Some(Box::new(PresetConnector {
+    Some(Box::new(HttpDelivery {
         provider,
         timeout: common.timeout,
         proxy: common.proxy.map(str::to_string),
