@@ -3,6 +3,7 @@
 //! the calling user controls under sudo and su.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
@@ -31,6 +32,26 @@ pub fn roots(ca_file: Option<&Path>) -> Result<Vec<CertificateDer<'static>>, Tru
         }
     }
     Ok(roots)
+}
+
+/// The crypto every TLS client of the module uses: ring, set explicitly, never
+/// a process-wide default the host may have installed.
+pub fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The one TLS client configuration for the module's own sockets (LDAP, and
+/// Redis later): `roots`, the explicit provider, safe default versions, no
+/// client certificate. (ureq, for HTTP, is given the same roots and provider.)
+pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, TrustError> {
+    let mut store = rustls::RootCertStore::empty();
+    store.add_parsable_certificates(roots(ca_file)?);
+    let config = rustls::ClientConfig::builder_with_provider(crypto_provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TrustError(e.to_string()))?
+        .with_root_certificates(store)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
 }
 
 fn parse(pem: &[u8]) -> impl Iterator<Item = CertificateDer<'static>> + '_ {

@@ -44,7 +44,7 @@ pub fn build(options: &AgentOptions<'_>) -> Result<Agent, DeliveryError> {
     // explicit provider: never a process-wide default the host may have set
     let tls = TlsConfig::builder()
         .provider(TlsProvider::Rustls)
-        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .unversioned_rustls_crypto_provider(crate::trust::crypto_provider())
         .root_certs(RootCerts::Specific(Arc::new(roots)))
         .build();
     let config = AgentConfig::builder()

@@ -84,15 +84,7 @@ impl LdapDirectory {
     }
 
     fn tls_config(&self) -> Result<Arc<rustls::ClientConfig>, LdapProblem> {
-        let roots = crate::trust::roots(self.config.ca_file.as_deref()).map_err(|e| LdapProblem::Tls(e.0))?;
-        let mut store = rustls::RootCertStore::empty();
-        store.add_parsable_certificates(roots);
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| LdapProblem::Tls(e.to_string()))?
-            .with_root_certificates(store)
-            .with_no_client_auth();
-        Ok(Arc::new(tls))
+        crate::trust::client_config(self.config.ca_file.as_deref()).map_err(|e| LdapProblem::Tls(e.0))
     }
 
     /// Connect, start TLS and bind (when configured), all within `limit`.
