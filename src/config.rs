@@ -22,7 +22,7 @@ pub use connectors::{
     VonageConfig,
 };
 pub use directories::{DirectoryConfig, FileDirectoryConfig, LdapConfig, LdifConfig};
-pub use files::{Secret, check_secure_file, read_secret, read_secure_file};
+pub use files::{Secret, check_secure_file, read_secret, read_secure_bytes, read_secure_file};
 pub use pattern::SuccessRegex;
 pub use placeholders::{MESSAGE_PLACEHOLDERS, MessageField, PROMPT_PLACEHOLDERS, Piece, PromptField, check_placeholders, pieces};
 pub use redacted::redacted_url;

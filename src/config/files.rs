@@ -62,13 +62,22 @@ pub fn check_secure_file(path: &Path, file: &File) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// Open `path`, check it is trustworthy, and read it as UTF-8.
-pub fn read_secure_file(path: &Path) -> Result<String, ConfigError> {
-    let mut file = File::open(path).map_err(|e| unreadable(path, &e))?;
+/// Open `path`, check it is trustworthy on the opened descriptor, and read its
+/// bytes (the size is checked again while reading: the file may grow).
+pub fn read_secure_bytes(path: &Path) -> Result<Vec<u8>, ConfigError> {
+    let file = File::open(path).map_err(|e| unreadable(path, &e))?;
     check_secure_file(path, &file)?;
-    let mut text = String::new();
-    file.read_to_string(&mut text).map_err(|e| unreadable(path, &e))?;
-    Ok(text)
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| unreadable(path, &e))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(insecure_file(path, "larger than 64 MiB"));
+    }
+    Ok(bytes)
+}
+
+/// As `read_secure_bytes`, as UTF-8.
+pub fn read_secure_file(path: &Path) -> Result<String, ConfigError> {
+    String::from_utf8(read_secure_bytes(path)?).map_err(|_| ConfigError::Unreadable { path: path.into(), reason: "not UTF-8".into() })
 }
 
 /// A secret file holds one value; surrounding white space (the final newline) is dropped.

@@ -4,35 +4,22 @@
 //! bytes and decoded line by line, so one line in another encoding costs that
 //! line, not the whole source.
 
-use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::auth::{Directory, DirectoryError, PhoneRecord};
-use crate::config::check_secure_file;
+use crate::config::read_secure_bytes;
 use crate::log::Log;
 use crate::phone::{Phone, PhoneError};
-
-/// As `check_secure_file` allows, checked again while reading: the file may grow.
-const MAX_SOURCE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Problems reported one by one in one lookup before they are only counted.
 const MAX_WARNINGS: usize = 10;
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// Open `path`, check it is trustworthy (root-owned, not writable by others),
-/// and read its bytes.
+/// The source's bytes, from a file as trustworthy as a secret.
 pub(super) fn read_source(path: &Path) -> Result<Vec<u8>, String> {
-    let file = File::open(path).map_err(|e| e.to_string())?;
-    check_secure_file(path, &file).map_err(|e| e.to_string())?;
-    let mut bytes = Vec::new();
-    file.take(MAX_SOURCE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
-    if bytes.len() as u64 > MAX_SOURCE_BYTES {
-        return Err("larger than 64 MiB".into());
-    }
-    Ok(bytes)
+    read_secure_bytes(path).map_err(|e| e.to_string())
 }
 
 /// The lines of `bytes` with their numbers (from 1), without "\n" or "\r\n",

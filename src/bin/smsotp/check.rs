@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use pam_smsotp::config::{Config, ConnectorConfig, DirectoryConfig, UnenrolledPolicy, redacted_url};
-use pam_smsotp::directory::FileDirectory;
+use pam_smsotp::directory::{FileDirectory, Found};
 use pam_smsotp::message::{self, Encoding};
 use pam_smsotp::system;
 
@@ -56,18 +56,18 @@ pub fn check(path: &Path, config: &Config) -> Done {
                     ok = false;
                 }
             },
-            DirectoryConfig::Ldif(l) => match pam_smsotp::config::read_secure_file(&l.path) {
-                Ok(text) => {
+            DirectoryConfig::Ldif(l) => match pam_smsotp::config::read_secure_bytes(&l.path) {
+                Ok(bytes) => {
+                    // read as a login reads it: a line in another encoding costs its entry only
                     let (mut entries, mut bad) = (0, 0);
-                    pam_smsotp::directory::read_entries(
-                        &text,
-                        &[],
-                        |_| entries += 1,
-                        |line, why| {
+                    pam_smsotp::directory::read_entry_bytes(&bytes, &[], |found| match found {
+                        Found::Entry(_) => entries += 1,
+                        Found::Malformed { entry, why } => {
                             bad += 1;
-                            println!("warning: directory[{i}] {} line {line}: {why}", l.path.display());
-                        },
-                    );
+                            println!("warning: directory[{i}] {} line {}: {why}", l.path.display(), entry.line);
+                        }
+                        Found::Warning { line, why } => println!("warning: directory[{i}] {} line {line}: {why}", l.path.display()),
+                    });
                     println!("# directory[{i}] ldif {}: {entries} entries, {bad} malformed", l.path.display());
                     // an entry may hold no number: count it as one, never warn wrongly
                     numbers = numbers.map(|n| n + entries);
