@@ -5,6 +5,7 @@ mod checks;
 mod connectors;
 mod directories;
 mod files;
+#[cfg(any(test, feature = "test-support"))]
 pub mod keys;
 mod pattern;
 mod placeholders;

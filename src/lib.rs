@@ -16,8 +16,8 @@ pub mod otp;
 #[allow(unsafe_code)]
 pub mod pam;
 pub mod phone;
-pub mod runtime;
 pub mod state;
+pub mod wiring;
 // process and signal primitives std does not offer: every unsafe block says why it is sound
 #[allow(unsafe_code)]
 pub mod sys;

@@ -109,7 +109,7 @@ fn authenticate(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> PamResu
             .and_then(|t| std::str::from_utf8(t.as_bytes()).ok().map(|p| Secret::new(p.to_string()))),
         host: crate::system::hostname(),
     };
-    let outcome = crate::runtime::run_login(&config, &login, &mut prompter, &log);
+    let outcome = crate::wiring::run_login(&config, &login, &mut prompter, &log);
     pam_code(&outcome)
 }
 

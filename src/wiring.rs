@@ -1,5 +1,5 @@
-//! Wires the configured adapters into the login flow; shared by the PAM entry
-//! point and the `smsotp` command.
+//! The wiring of one login: the configured adapters (directories, connectors,
+//! the state store, the system clock and accounts) plugged into the flow.
 
 use crate::auth::Store;
 use crate::auth::{self, Deps, Login, Outcome, Prompter};
