@@ -1,4 +1,4 @@
-//! The libpam edge, and the only home of `unsafe`: entry points, items,
+//! The libpam edge (with src/sys one of the two homes of `unsafe`): entry points, items,
 //! conversation, pam_syslog. Everything else is plain Rust in `auth`.
 
 mod args;
