@@ -55,7 +55,7 @@ fn with_resolv_conf(s: &mut Setup, server: SocketAddr) {
 
 #[test]
 fn a_silent_nameserver_ends_the_send_within_its_timeout() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let (server, asked) = nameserver("127.0.0.153", true);
     let mut s = Setup::with_connectors(
         "[limits]\nlogin_budget = 10\nresend_cooldown = 0\nmax_sends_per_hour = 1000\n\
@@ -73,7 +73,7 @@ fn a_silent_nameserver_ends_the_send_within_its_timeout() {
 
 #[test]
 fn a_silent_nameserver_ends_the_ldap_lookup_within_its_timeout() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let (server, _) = nameserver("127.0.0.155", true);
     let mut s = Setup::new(
         "[[directory]]\ntype = \"ldap\"\nurl = \"ldap://ldap.example.test\"\nbase_dn = \"dc=example,dc=test\"\nfilter = \"(uid={user})\"\ntimeout = 2\n",
@@ -88,7 +88,7 @@ fn a_silent_nameserver_ends_the_ldap_lookup_within_its_timeout() {
 
 #[test]
 fn an_answering_nameserver_is_used() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let (server, asked) = nameserver("127.0.0.154", false);
     let gw = Gateway::start(Mode::text(200, "OK"));
     let url = gw.url("/send").replace("127.0.0.1", "gw.test");
