@@ -398,11 +398,7 @@ fn sudo_without_a_conversation_fails_fast() {
     assert!(w.sms().is_empty());
 
     // sudo -S reads the answers from stdin: give the password, then end of file
-    let mut argv = w.as_user(USER, &["sudo", "-S", "-k", "sh", "-c", "echo SMSOTP-42"]);
-    let script = format!("printf '%s\\n' '{USER_PASSWORD}' | exec \"$@\"");
-    argv.splice(0..0, ["sh".to_string(), "-c".to_string(), script, "sh".to_string()]);
-    let mut cmd = w.in_namespace();
-    cmd.args(&argv);
+    let cmd = w.fed_then_eof(USER_PASSWORD, &w.as_user(USER, &["sudo", "-S", "-k", "sh", "-c", "echo SMSOTP-42"]));
     let started = Instant::now();
     let (rc, out) = run(cmd, Duration::from_secs(30));
     assert_eq!(rc, 1, "{out}");
@@ -461,11 +457,7 @@ fn su_without_a_conversation_reports_a_conversation_error() {
     require!(Root, Programs(TOOLS), Programs(&["su"]), PrivateMounts);
     let w = World::new("");
     w.install("su", "su");
-    let mut argv = w.as_user(OTHER, &["su", USER, "-c", SHELL_COMMAND]);
-    let script = format!("printf '%s\\n' '{USER_PASSWORD}' | exec \"$@\"");
-    argv.splice(0..0, ["sh".to_string(), "-c".to_string(), script, "sh".to_string()]);
-    let mut cmd = w.in_namespace();
-    cmd.args(&argv);
+    let cmd = w.fed_then_eof(USER_PASSWORD, &w.as_user(OTHER, &["su", USER, "-c", SHELL_COMMAND]));
     let started = Instant::now();
     let (rc, out) = run(cmd, Duration::from_secs(30));
     assert_eq!(rc, 1, "{out}");

@@ -273,6 +273,14 @@ impl World {
         cmd
     }
 
+    /// `program` in the namespace with no terminal: its input is the line
+    /// `line`, then end of file.
+    pub fn fed_then_eof(&self, line: &str, program: &[String]) -> Command {
+        let mut cmd = self.in_namespace();
+        cmd.args(["sh", "-c", &format!("printf '%s\\n' '{line}' | exec \"$@\""), "sh"]).args(program);
+        cmd
+    }
+
     /// Drive `program` over a pty with expect, answering with `steps` (see
     /// converse.exp); in the namespace or (`in_ns` false, for ssh) outside it.
     pub fn talk(&self, in_ns: bool, steps: &[String], program: &[String]) -> Talk {
