@@ -16,7 +16,8 @@ esac
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 runs=${BENCH_RUNS:-200}
 warmup=3
-sec=/usr/lib/x86_64-linux-gnu/security
+. "$root/scripts/multiarch.sh"
+sec=/usr/lib/$multiarch/security
 so=$root/target/release/libpam_smsotp.so
 stacks=(permit smsotp google-authenticator)
 
@@ -27,7 +28,7 @@ die() { echo "run.sh: $*" >&2; exit 1; }
 missing=()
 have() { command -v "$1" >/dev/null 2>&1; }
 have pamtester || missing+=(pamtester)
-[[ -e /usr/lib/x86_64-linux-gnu/libpam_wrapper.so ]] || missing+=(libpam-wrapper)
+[[ -e /usr/lib/$multiarch/libpam_wrapper.so ]] || missing+=(libpam-wrapper)
 have hyperfine || missing+=(hyperfine)
 [[ -e $sec/pam_google_authenticator.so ]] || missing+=(libpam-google-authenticator)
 have oathtool || missing+=(oathtool)

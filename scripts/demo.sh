@@ -33,9 +33,10 @@ EOT
 echo "alice  +1 555 0100 123" > "$demo/phones"
 echo "alice:secret:smsotp-demo" > "$demo/passdb"
 chmod 600 "$demo/pam_smsotp.toml" "$demo/phones" "$demo/passdb"
-security=/usr/lib/x86_64-linux-gnu/security
+. scripts/multiarch.sh
+security=/usr/lib/$multiarch/security
 cat > "$demo/smsotp-demo" <<EOT
-auth     requisite  /usr/lib/x86_64-linux-gnu/pam_wrapper/pam_matrix.so passdb=$demo/passdb
+auth     requisite  /usr/lib/$multiarch/pam_wrapper/pam_matrix.so passdb=$demo/passdb
 auth     required   $module config=$demo/pam_smsotp.toml
 account  required   $security/pam_permit.so
 EOT

@@ -7,25 +7,9 @@ use std::process::Command;
 use common::gateway::{Gateway, Mode};
 use common::*;
 
-fn smsotp(setup: &Setup, args: &[&str]) -> (i32, String) {
-    let out = Command::new(smsotp_path()).arg("--config").arg(&setup.config).args(args).env_clear().output().expect("run smsotp");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.code().unwrap_or(-1), text)
-}
-
-fn require_root() -> bool {
-    if let Some(why) = skip_reason() {
-        eprintln!("SKIPPED: {why}");
-        return false;
-    }
-    true
-}
-
 #[test]
 fn check_prints_the_config_with_secrets_redacted() {
-    if !require_root() {
-        return;
-    }
+    require!(Root, PamWrapper);
     let s = Setup::new(
         "[[connector]]\nname = \"gw\"\ntype = \"http\"\nurl = \"https://sms.example.org/send\"\nto_param = \"to\"\nbody_param = \"text\"\nauth = { type = \"basic\", username = \"u\", password = \"HUNTER2-SECRET\" }\n",
     );
@@ -41,9 +25,7 @@ fn check_prints_the_config_with_secrets_redacted() {
 
 #[test]
 fn check_warns_about_ucs2_and_long_templates() {
-    if !require_root() {
-        return;
-    }
+    require!(Root, PamWrapper);
     let s = Setup::new("");
     let text = s.config_text().replace("Code {code} for {user}@{host}", &format!("Ihr Anmeldecode – {{code}} {}", "x".repeat(80)));
     s.rewrite_config(&text);
@@ -56,9 +38,7 @@ fn check_warns_about_ucs2_and_long_templates() {
 
 #[test]
 fn check_fails_on_a_bad_config_naming_file_line_and_key() {
-    if !require_root() {
-        return;
-    }
+    require!(Root, PamWrapper);
     let s = Setup::new("");
     s.rewrite_config(&(s.config_text() + "\n[otp]\nmax_atempts = 3\n"));
     let (rc, out) = smsotp(&s, &["check"]);
@@ -74,9 +54,7 @@ fn check_fails_on_a_bad_config_naming_file_line_and_key() {
 
 #[test]
 fn lookup_shows_the_masked_number_and_its_source() {
-    if !require_root() {
-        return;
-    }
+    require!(Root, PamWrapper);
     let s = Setup::new("");
     let (rc, out) = smsotp(&s, &["lookup", USER]);
     assert_eq!(rc, 0, "{out}");
@@ -92,9 +70,7 @@ fn lookup_shows_the_masked_number_and_its_source() {
 
 #[test]
 fn send_test_through_a_gateway_prints_the_answer() {
-    if !require_root() {
-        return;
-    }
+    require!(Root, PamWrapper);
     let gw = Gateway::start(Mode::json(201, r#"{"sid":"SM42"}"#));
     let s = Setup::with_connectors(
         &format!(
@@ -123,9 +99,7 @@ fn send_test_through_a_gateway_prints_the_answer() {
 
 #[test]
 fn send_test_to_the_spool() {
-    if !require_root() {
-        return;
-    }
+    require!(Root, PamWrapper);
     let s = Setup::new("");
     let (rc, out) = smsotp(&s, &["send-test", "--user", USER]);
     assert_eq!(rc, 0, "{out}");
@@ -147,9 +121,7 @@ fn send_test_to_the_spool() {
 /// that would lock everyone out or reach nobody.
 #[test]
 fn check_warns_of_what_would_lock_everyone_out_or_reach_nobody() {
-    if !require_root() {
-        return;
-    }
+    require!(Root, PamWrapper);
     let s = Setup::new("");
     let (rc, out) = smsotp(&s, &["check"]);
     assert_eq!(rc, 0, "{out}");
@@ -175,9 +147,7 @@ fn usage_errors_exit_2() {
 /// send-test works with every kind of connector and prints the provider's answer.
 #[test]
 fn send_test_with_every_connector_kind() {
-    if !require_root() {
-        return;
-    }
+    require!(Root, PamWrapper);
     let twilio = Gateway::start(Mode::json(201, r#"{"sid":"SMabc"}"#));
     let kannel = Gateway::start(Mode::text(202, "0: Accepted for delivery"));
     let http = Gateway::start(Mode::json(200, r#"{"id":"h-1"}"#));
@@ -299,9 +269,7 @@ fn assert_none_of(out: &str, secrets: &[String]) {
 /// `smsotp check` prints the whole configuration and shows no secret at all.
 #[test]
 fn check_prints_no_secret_anywhere() {
-    if !require_root() {
-        return;
-    }
+    require!(Root, PamWrapper);
     let s = Setup::with_connectors("", false);
     let (connectors, secrets) = connectors_full_of_secrets(&s);
     s.rewrite_config(&(s.config_text() + &connectors));
@@ -338,9 +306,7 @@ fn check_prints_no_secret_anywhere() {
 /// A configuration that is refused names the key, never the secret in its value.
 #[test]
 fn check_refusals_print_no_secret() {
-    if !require_root() {
-        return;
-    }
+    require!(Root, PamWrapper);
     let s = Setup::with_connectors("", false);
     let base = s.config_text();
     let http = "[[connector]]\nname = \"gw\"\ntype = \"http\"\nto_param = \"to\"\nbody_param = \"text\"\n";
@@ -432,9 +398,7 @@ impl ConnectProxy {
 /// really carries the SMS: a CONNECT with the proxy credentials, then the request.
 #[test]
 fn send_test_through_an_http_proxy() {
-    if !require_root() {
-        return;
-    }
+    require!(Root, PamWrapper);
     let gw = Gateway::start(Mode::json(201, r#"{"sid":"SM-proxied"}"#));
     let proxy = ConnectProxy::start();
     let s = Setup::with_connectors(

@@ -141,7 +141,7 @@ fn failover_across_a_mixed_list() {
 /// Through real libpam: a hanging command cannot hold the login past its timeout.
 #[test]
 fn a_login_with_a_hanging_command_ends() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let s = Setup::with_connectors("", true);
     let hang = script(s.dir.path(), "hang", "exec sleep 60");
     let text = s.config_text().replace(
@@ -160,7 +160,7 @@ fn a_login_with_a_hanging_command_ends() {
 /// the host) never reaches the host; the login goes on to its normal answer.
 #[test]
 fn no_sigpipe_reaches_the_host() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let s = Setup::with_connectors("", true);
     let pipe = script(s.dir.path(), "pipe", "kill -PIPE $PPID; exit 1");
     let text = s.config_text().replace(
@@ -191,10 +191,7 @@ fn field<'a>(record: &'a str, key: &str) -> &'a str {
 
 #[test]
 fn the_program_runs_as_the_configured_user_with_its_groups_only() {
-    if !common::nix_is_root() {
-        eprintln!("SKIPPED: the_program_runs_as_the_configured_user_with_its_groups_only: needs root (changes uid)");
-        return;
-    }
+    require!(Root);
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let record = dir.path().join("record");
@@ -214,10 +211,7 @@ fn the_program_runs_as_the_configured_user_with_its_groups_only() {
 
 #[test]
 fn a_caller_s_umask_rlimits_fds_and_ignored_signals_do_not_reach_the_program() {
-    if !common::nix_is_root() {
-        eprintln!("SKIPPED: a_caller_s_umask_rlimits_fds_and_ignored_signals_do_not_reach_the_program: needs root");
-        return;
-    }
+    require!(Root);
     let dir = tempfile::tempdir().unwrap();
     let record = dir.path().join("record");
     let s = script(dir.path(), "whoami", &introspect(&record));
@@ -272,10 +266,7 @@ fn a_background_child_holding_the_output_does_not_hold_the_login() {
 
 #[test]
 fn a_program_others_could_change_is_refused() {
-    if !common::nix_is_root() {
-        eprintln!("SKIPPED: a_program_others_could_change_is_refused: needs root (root-owned programs)");
-        return;
-    }
+    require!(Root);
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("ran");
     let s = script(dir.path(), "writable", &format!("touch {}", marker.display()));

@@ -25,7 +25,7 @@ enum Role {
 
 #[test]
 fn parallel_logins_lose_no_update() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let users = [("wally", Role::Wrong), ("wendy", Role::Wrong), ("rita", Role::Right), ("rob", Role::Right), ("bea", Role::SharedBackup)];
     let s = Setup::new(
         "[otp]\nmax_attempts = 1\nprompt = \"Code [{seq}]: \"\n\
@@ -38,14 +38,7 @@ fn parallel_logins_lose_no_update() {
         phones.push_str(&format!("{u} +1555000{i:04}\n"));
     }
     std::fs::write(&s.phones, phones).unwrap();
-    let backup = {
-        let out = std::process::Command::new(smsotp_path())
-            .args(["--config", s.config.to_str().unwrap(), "backup-codes", "generate", "bea", "--count", "3"])
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        text.lines().find_map(|l| l.trim().strip_prefix("1.  ").map(str::to_string)).expect("a backup code")
-    };
+    let backup = backup_codes(&s, "bea", 3).remove(0);
 
     let jobs: Vec<(&str, Role)> = (0..LOGINS_PER_USER).flat_map(|_| users.iter().copied()).collect();
     let jobs = Arc::new(Mutex::new(jobs));
@@ -80,8 +73,7 @@ fn parallel_logins_lose_no_update() {
     }
     let spool = s.spool_texts();
     for (user, role) in users {
-        let state: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(s.state.join(format!("u-{user}.json"))).unwrap()).expect("state parses");
+        let state = s.state_json(user);
         let rcs = &by_user[user];
         let sms = spool.iter().filter(|t| t.contains(&format!(" for {user} "))).count();
         assert!(rcs.iter().all(|&rc| rc == PAM_SUCCESS || rc == PAM_MAXTRIES), "{user}: {rcs:?}");
@@ -126,7 +118,7 @@ fn parallel_logins_lose_no_update() {
 #[test]
 #[ignore = "a load run for bench/load.sh"]
 fn load_many_clients() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let env = |k: &str, d: usize| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
     let (clients, logins) = (env("SMSOTP_LOAD_CLIENTS", 50), env("SMSOTP_LOAD_LOGINS", 2000));
     let per_client = logins / clients;
@@ -158,8 +150,7 @@ fn load_many_clients() {
     let mut times = Vec::new();
     for w in workers {
         let (user, results) = w.join().unwrap();
-        let state: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(setup.state.join(format!("u-{user}.json"))).unwrap()).unwrap();
+        let state = setup.state_json(&user);
         for (right, rc, _) in &results {
             assert_eq!(*rc, if *right { PAM_SUCCESS } else { PAM_MAXTRIES }, "{user}");
         }

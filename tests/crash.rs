@@ -6,7 +6,7 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::*;
@@ -78,9 +78,8 @@ fn login_killed(s: &Setup, answers: &[String], kill_after: Duration) -> Seen {
 }
 
 fn status(s: &Setup) -> String {
-    let out = Command::new(smsotp_path()).arg("--config").arg(&s.config).args(["status", USER]).env_clear().output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "every kill left a readable state: {text}");
+    let (rc, text) = smsotp(s, &["status", USER]);
+    assert_eq!(rc, 0, "every kill left a readable state: {text}");
     text
 }
 
@@ -102,7 +101,7 @@ fn temp_files(s: &Setup) -> Vec<String> {
 
 #[test]
 fn a_kill_storm_neither_loses_nor_double_counts_anything() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let mut random = Random::new();
     let s = Setup::new(
         "[otp]\nmax_attempts = 3\nmax_resends = 0\n[limits]\nlockout_failures = 10000\nlockout_window = 86400\n\
@@ -127,18 +126,7 @@ fn a_kill_storm_neither_loses_nor_double_counts_anything() {
     assert!(told_wrong > 0 && prompted < started, "the storm both let logins finish and killed some before the prompt");
 
     // 2. backup codes: one consumed is never usable again, killed or not
-    let out = Command::new(smsotp_path())
-        .arg("--config")
-        .arg(&s.config)
-        .args(["backup-codes", "generate", USER, "--count", "12"])
-        .env_clear()
-        .output()
-        .unwrap();
-    let codes: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.trim().split_once(".  "))
-        .map(|(_, c)| c.trim().to_string())
-        .collect();
+    let codes = backup_codes(&s, USER, 12);
     assert_eq!(codes.len(), 12);
     let mut reported_used = Vec::new();
     for i in 0..120 {

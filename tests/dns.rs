@@ -12,6 +12,13 @@ use std::time::Duration;
 use common::gateway::{Gateway, Mode};
 use common::*;
 
+/// A loopback address of this test's own (port 53 can be bound once per
+/// address, and other test runs may be at work on this machine).
+fn own_loopback(n: u8) -> String {
+    let pid = std::process::id();
+    format!("127.53.{}.{}", (pid >> 8) % 250 + 1, (pid % 80) as u8 * 3 + n + 1)
+}
+
 /// A nameserver on a loopback address of its own, port 53: it answers
 /// `gw.test.` with 127.0.0.1 unless `silent`, and counts the questions.
 fn nameserver(ip: &str, silent: bool) -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
@@ -55,8 +62,8 @@ fn with_resolv_conf(s: &mut Setup, server: SocketAddr) {
 
 #[test]
 fn a_silent_nameserver_ends_the_send_within_its_timeout() {
-    require_pam_env!();
-    let (server, asked) = nameserver("127.0.0.153", true);
+    require!(Root, PamWrapper);
+    let (server, asked) = nameserver(&own_loopback(0), true);
     let mut s = Setup::with_connectors(
         "[limits]\nlogin_budget = 10\nresend_cooldown = 0\nmax_sends_per_hour = 1000\n\
          [[connector]]\nname = \"gw\"\ntype = \"http\"\nurl = \"http://gateway.example.test:8080/send\"\nto_param = \"to\"\nbody_param = \"text\"\ntimeout = 2\n",
@@ -73,8 +80,8 @@ fn a_silent_nameserver_ends_the_send_within_its_timeout() {
 
 #[test]
 fn a_silent_nameserver_ends_the_ldap_lookup_within_its_timeout() {
-    require_pam_env!();
-    let (server, _) = nameserver("127.0.0.155", true);
+    require!(Root, PamWrapper);
+    let (server, _) = nameserver(&own_loopback(1), true);
     let mut s = Setup::new(
         "[[directory]]\ntype = \"ldap\"\nurl = \"ldap://ldap.example.test\"\nbase_dn = \"dc=example,dc=test\"\nfilter = \"(uid={user})\"\ntimeout = 2\n",
     );
@@ -88,8 +95,8 @@ fn a_silent_nameserver_ends_the_ldap_lookup_within_its_timeout() {
 
 #[test]
 fn an_answering_nameserver_is_used() {
-    require_pam_env!();
-    let (server, asked) = nameserver("127.0.0.154", false);
+    require!(Root, PamWrapper);
+    let (server, asked) = nameserver(&own_loopback(2), false);
     let gw = Gateway::start(Mode::text(200, "OK"));
     let url = gw.url("/send").replace("127.0.0.1", "gw.test");
     let mut s = Setup::with_connectors(

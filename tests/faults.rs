@@ -6,7 +6,6 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::Command;
 
 use common::gateway::{Gateway, Mode};
 use common::*;
@@ -35,7 +34,7 @@ fn with_broken_state(s: &mut Setup, fault: &str) {
 
 #[test]
 fn a_full_or_read_only_store_follows_on_failure_and_never_lets_in_without_a_code() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     for fault in ["bytes", "inodes", "readonly"] {
         for (policy, rc) in [("unavailable", PAM_AUTHINFO_UNAVAIL), ("deny", PAM_AUTH_ERR)] {
             let mut s = Setup::new(&format!("[state]\non_failure = \"{policy}\"\n[policy]\ntrusted_networks = [\"192.0.2.0/24\"]\n"));
@@ -72,14 +71,9 @@ fn gateway_connector(gw: &Gateway) -> String {
     )
 }
 
-fn smsotp(s: &Setup, args: &[&str]) -> String {
-    let out = Command::new(smsotp_path()).arg("--config").arg(&s.config).args(args).env_clear().output().unwrap();
-    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
-}
-
 #[test]
 fn numbers_outside_allowed_prefixes_get_no_sms() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let gw = Gateway::start(Mode::text(200, "OK"));
     let s = Setup::with_connectors(&format!("[phone]\nallowed_prefixes = [\"+44\"]\n{}", gateway_connector(&gw)), false);
     let out = s.login(Stack::Probe, &[Reply::Code]);
@@ -89,15 +83,15 @@ fn numbers_outside_allowed_prefixes_get_no_sms() {
     let out = s.login_as("bob", Stack::Probe, &[text("000000"), text("000001"), text("000002")], &[], |_| Vec::new());
     assert_eq!(out.rc, PAM_MAXTRIES, "bob's +44 number gets its code: {out:?}");
     assert_eq!(gw.requests().len(), 1);
-    assert!(smsotp(&s, &["lookup", USER]).contains("warning: alice: the number is outside [phone] allowed_prefixes"));
-    let check = smsotp(&s, &["check"]);
+    assert!(smsotp(&s, &["lookup", USER]).1.contains("warning: alice: the number is outside [phone] allowed_prefixes"));
+    let check = smsotp(&s, &["check"]).1;
     assert!(check.contains("line 2: alice's number is outside [phone] allowed_prefixes"), "{check}");
     assert!(!check.contains("5551234567"), "{check}");
 }
 
 #[test]
 fn the_total_cap_holds_every_user_of_the_store() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let gw = Gateway::start(Mode::text(200, "OK"));
     let s = Setup::with_connectors(
         &format!("[limits]\nmax_sends_per_hour_total = 3\nresend_cooldown = 0\nmax_sends_per_hour = 1000\n{}", gateway_connector(&gw)),
@@ -105,13 +99,7 @@ fn the_total_cap_holds_every_user_of_the_store() {
     );
     let users = ["u1", "u2", "u3", "u4", "u5"];
     write_private(&s.phones, &users.iter().enumerate().map(|(i, u)| format!("{u} +4477009001{i:02}\n")).collect::<String>());
-    let out = Command::new(smsotp_path())
-        .arg("--config")
-        .arg(&s.config)
-        .args(["backup-codes", "generate", "u5", "--count", "1"])
-        .output()
-        .unwrap();
-    let code = String::from_utf8_lossy(&out.stdout).lines().find_map(|l| l.trim().strip_prefix("1.  ").map(str::to_string)).unwrap();
+    let code = backup_codes(&s, "u5", 1).remove(0);
     for u in &users[..3] {
         let out = s.login_as(u, Stack::Probe, &[text("000000"), text("000001"), text("000002")], &[], |_| Vec::new());
         assert_eq!(out.rc, PAM_MAXTRIES, "{u}: {out:?}");

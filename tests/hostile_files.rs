@@ -20,16 +20,14 @@ use common::*;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// The module trusts only root-owned files: without root there is nothing to test.
-fn write_root_file(dir: &Path, name: &str, bytes: &[u8]) -> Option<PathBuf> {
+/// A private file; the module trusts only root-owned files, so the tests that
+/// write one need root.
+fn write_root_file(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, bytes).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    if std::fs::metadata(&path).unwrap().uid() != 0 {
-        eprintln!("SKIPPED: {name}: needs root (directories trust only root-owned files)");
-        return None;
-    }
-    Some(path)
+    assert_eq!(std::fs::metadata(&path).unwrap().uid(), 0, "{name}: root-owned");
+    path
 }
 
 /// What one lookup gave: the number, None, or the refusal's text; and the log.
@@ -97,6 +95,7 @@ fn count_containing(log: &[String], needle: &str) -> usize {
 /// A phone map with every kind of damage; each user's answer and the warnings.
 #[test]
 fn phone_map_from_a_hostile_editor() {
+    require!(Root);
     let dir = tempfile::tempdir().unwrap();
     let mut bytes = BOM.to_vec();
     bytes.extend_from_slice(
@@ -113,7 +112,7 @@ fn phone_map_from_a_hostile_editor() {
           gina 0171 7777777 \n\
           \n",
     );
-    let Some(path) = write_root_file(dir.path(), "phones", &bytes) else { return };
+    let path = write_root_file(dir.path(), "phones", &bytes);
     let source = file_directory(&path);
     let get = |user: &str| lookup(&source, &path, "+49", user);
 
@@ -147,6 +146,7 @@ fn phone_map_from_a_hostile_editor() {
 
 #[test]
 fn phone_map_warnings_are_capped_per_lookup() {
+    require!(Root);
     let dir = tempfile::tempdir().unwrap();
     let mut bytes = Vec::new();
     for i in 0..25 {
@@ -154,7 +154,7 @@ fn phone_map_warnings_are_capped_per_lookup() {
         bytes.extend_from_slice(b"\xFC +49 171 1234567\n");
     }
     bytes.extend_from_slice(b"bob +44 7700 900123\n");
-    let Some(path) = write_root_file(dir.path(), "phones", &bytes) else { return };
+    let path = write_root_file(dir.path(), "phones", &bytes);
     let bob = lookup(&file_directory(&path), &path, "", "bob");
     assert_eq!(bob.number(), Some("+447700900123"));
     assert_eq!(bob.log.len(), 11, "{bob:?}");
@@ -166,6 +166,7 @@ fn phone_map_warnings_are_capped_per_lookup() {
 /// spaces, a trailing space in a user name, Latin-1 bytes and "(0)" numbers.
 #[test]
 fn ldif_export_from_a_hostile_exporter() {
+    require!(Root);
     let dir = tempfile::tempdir().unwrap();
     let mut bytes = BOM.to_vec();
     bytes.extend_from_slice(
@@ -203,7 +204,7 @@ fn ldif_export_from_a_hostile_exporter() {
           uid: ivan\n\
           mobile: +49 171 9999999\n",
     );
-    let Some(path) = write_root_file(dir.path(), "people.ldif", &bytes) else { return };
+    let path = write_root_file(dir.path(), "people.ldif", &bytes);
     let source = ldif_directory(&path);
     let get = |user: &str| lookup(&source, &path, "+49", user);
 
@@ -245,6 +246,7 @@ fn ldif_export_from_a_hostile_exporter() {
 /// their own number, whichever of the two attributes each entry has.
 #[test]
 fn ldif_missing_separator_never_swaps_numbers() {
+    require!(Root);
     let dir = tempfile::tempdir().unwrap();
     let cases: &[&[u8]] = &[
         b"dn: uid=alice,dc=x\nuid: alice\nmobile: +15550000001\ndn: uid=bob,dc=x\nuid: bob\nmobile: +15550000002\n",
@@ -255,7 +257,7 @@ fn ldif_missing_separator_never_swaps_numbers() {
         b"dn: uid=alice,dc=x\nuid: alice\nDN: uid=bob,dc=x\nuid: bob\nmobile: +15550000002\n",
     ];
     for (i, bytes) in cases.iter().enumerate() {
-        let Some(path) = write_root_file(dir.path(), &format!("case{i}.ldif"), bytes) else { return };
+        let path = write_root_file(dir.path(), &format!("case{i}.ldif"), bytes);
         let source = ldif_directory(&path);
         let alice = lookup(&source, &path, "", "alice");
         let bob = lookup(&source, &path, "", "bob");
@@ -272,7 +274,7 @@ fn ldif_missing_separator_never_swaps_numbers() {
 /// bob's code goes to bob's number and alice's to alice's.
 #[test]
 fn ldif_without_separator_through_real_libpam() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let s = Setup::new("");
     let export = s.path("people.ldif");
     let mut bytes = BOM.to_vec();
@@ -299,23 +301,15 @@ fn ldif_without_separator_through_real_libpam() {
 
     let out = s.login_as("bob", Stack::Probe, &[Reply::Code], &[], |s| s.spool_texts());
     assert_eq!(out.rc, PAM_SUCCESS, "{out:?}");
-    assert_eq!(spool_numbers(&s), vec!["+447700900123"]);
+    assert_eq!(s.spool_numbers(), vec!["+447700900123"]);
     assert!(out.log.contains("line 6:"), "the missing separator is reported: {}", out.log);
     let out = s.login_as("alice", Stack::Probe, &[Reply::Code], &[], |s| s.spool_texts());
     assert_eq!(out.rc, PAM_SUCCESS, "{out:?}");
-    assert_eq!(spool_numbers(&s), vec!["+447700900123", PHONE]);
+    assert_eq!(s.spool_numbers(), vec!["+447700900123", PHONE]);
     // carol's entry holds Latin-1 bytes: refused, no SMS, the entry reported by line
     let out = s.login_as("carol", Stack::Probe, &[Reply::Code], &[], |s| s.spool_texts());
     assert_eq!(out.rc, PAM_AUTH_ERR, "{out:?}");
-    assert_eq!(spool_numbers(&s).len(), 2);
+    assert_eq!(s.spool_numbers().len(), 2);
     assert!(out.log.contains("line 10: line 12: not UTF-8"), "{}", out.log);
     assert!(!out.log.contains("5550000003"), "{}", out.log);
-}
-
-fn spool_numbers(s: &Setup) -> Vec<String> {
-    std::fs::read_to_string(&s.spool)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["to"].as_str().unwrap().to_string())
-        .collect()
 }

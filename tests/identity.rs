@@ -12,7 +12,7 @@ use common::*;
 /// A name service that folds case and drops "@REALM" (as sssd or winbind can
 /// be set up), active only for the client: a C NSS module built here, and an
 /// nsswitch.conf bound over the machine's in a private mount namespace.
-fn with_casefolding_name_service(s: &mut Setup) -> bool {
+fn with_casefolding_name_service(s: &mut Setup) {
     let dir = s.dir.path().to_path_buf();
     let passwd = dir.join("nss-passwd");
     write_private(&passwd, &format!("{USER}:x:61234:61234:test:/nonexistent:/bin/sh\n"));
@@ -25,9 +25,7 @@ fn with_casefolding_name_service(s: &mut Setup) -> bool {
         .status()
         .map(|st| st.success())
         .unwrap_or(false);
-    if !built {
-        return false;
-    }
+    assert!(built, "cc could not build tests/support/nss_casefold.c");
     let nsswitch = dir.join("nsswitch.conf");
     write_private(&nsswitch, "passwd: files casefold\ngroup: files\nshadow: files\nhosts: files\n");
     s.prefix = ["unshare", "-m", "--propagation", "private", "sh", "-c", "mount --bind \"$0\" /etc/nsswitch.conf && exec \"$@\""]
@@ -36,23 +34,13 @@ fn with_casefolding_name_service(s: &mut Setup) -> bool {
         .chain([nsswitch.display().to_string()])
         .collect();
     s.env.push(("LD_LIBRARY_PATH".into(), dir.display().to_string()));
-    true
-}
-
-macro_rules! require_cc {
-    ($s:expr) => {
-        if !with_casefolding_name_service(&mut $s) {
-            eprintln!("SKIPPED: {}: needs cc to build the test name service", std::thread::current().name().unwrap_or("identity"));
-            return;
-        }
-    };
 }
 
 #[test]
 fn a_lock_on_alice_refuses_every_spelling_without_an_sms() {
-    require_pam_env!();
+    require!(Root, PamWrapper, Programs(&["cc"]));
     let mut s = Setup::new("[otp]\nmax_attempts = 1\n[limits]\nlockout_failures = 3\nlockout_duration = 900\nresend_cooldown = 0\n");
-    require_cc!(s);
+    with_casefolding_name_service(&mut s);
     // three wrong answers, each under another spelling, lock the one account
     for spelling in ["ALICE", "Alice", "alice@EXAMPLE.ORG"] {
         let out = s.login_as(spelling, Stack::Probe, &[text("000000")], &[], |s| s.spool_texts());
@@ -79,9 +67,9 @@ fn a_lock_on_alice_refuses_every_spelling_without_an_sms() {
 
 #[test]
 fn unenrolled_ignore_never_lets_a_spelling_in_without_a_code() {
-    require_pam_env!();
+    require!(Root, PamWrapper, Programs(&["cc"]));
     let mut s = Setup::new("[policy]\nunenrolled = \"ignore\"\n");
-    require_cc!(s);
+    with_casefolding_name_service(&mut s);
     for spelling in ["ALICE", "Alice@REALM"] {
         // the phone map lists "alice": the variant must find her number, not skip
         let out = s.login_as(spelling, Stack::Probe, &[text("000000"), text("000001"), text("000002")], &[], |s| s.spool_texts());
@@ -96,7 +84,7 @@ fn unenrolled_ignore_never_lets_a_spelling_in_without_a_code() {
 
 #[test]
 fn pam_items_cannot_forge_log_lines() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let s = Setup::new("");
     let rhost = "192.0.2.1\nMar  1 00:00:00 host sshd[1]: Accepted password for root\u{1b}[2J";
     let out = s.login_as(USER, Stack::Probe, &[text("000000"), text("000001"), text("000002")], &["--rhost", rhost], |s| s.spool_texts());

@@ -15,19 +15,9 @@ fn kannel_connector(k: &Kannel, password: &str) -> String {
     )
 }
 
-fn skip() -> bool {
-    if let Some(why) = skip_reason().or_else(kannel::available) {
-        eprintln!("SKIPPED: {why}");
-        return true;
-    }
-    false
-}
-
 #[test]
 fn a_login_through_kannel() {
-    if skip() {
-        return;
-    }
+    require!(Root, PamWrapper, Kannel);
     let k = Kannel::start();
     let s = Setup::with_connectors(&kannel_connector(&k, kannel::PASSWORD), false);
     let out = s.login_as(USER, Stack::PasswordThenSms, &[Reply::Password, Reply::Code], &[], |_| k.wait_for_messages(1));
@@ -45,9 +35,7 @@ fn a_login_through_kannel() {
 
 #[test]
 fn a_wrong_sendsms_password_follows_on_send_failure() {
-    if skip() {
-        return;
-    }
+    require!(Root, PamWrapper, Kannel);
     let k = Kannel::start();
     let s = Setup::with_connectors(&kannel_connector(&k, "not-the-password"), false);
     let out = s.login(Stack::Probe, &[Reply::Code]);
@@ -62,9 +50,7 @@ fn a_wrong_sendsms_password_follows_on_send_failure() {
 
 #[test]
 fn non_gsm_text_arrives_intact() {
-    if skip() {
-        return;
-    }
+    require!(Root, PamWrapper, Kannel);
     let k = Kannel::start();
     let s = Setup::with_connectors(&kannel_connector(&k, kannel::PASSWORD), false);
     let text = s.config_text().replace("Code {code} for {user}@{host}", "Код {code} – вход для {user} ✓");

@@ -9,14 +9,6 @@ use std::time::{Duration, Instant};
 use common::slapd::{self, Slapd};
 use common::*;
 
-fn skip() -> bool {
-    if let Some(why) = skip_reason().or_else(slapd::available) {
-        eprintln!("SKIPPED: {why}");
-        return true;
-    }
-    false
-}
-
 /// A setup whose only directory is `directory` (TOML of one [[directory]]).
 fn setup_with(directory: &str, extra: &str) -> Setup {
     let s = Setup::new(extra);
@@ -34,20 +26,9 @@ fn ldap_dir(url: &str, more: &str) -> String {
     )
 }
 
-/// The numbers the spool received, in order.
-fn spool_numbers(s: &Setup) -> Vec<String> {
-    std::fs::read_to_string(&s.spool)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["to"].as_str().unwrap().to_string())
-        .collect()
-}
-
 #[test]
 fn each_entry_gives_the_right_number_or_a_refusal() {
-    if skip() {
-        return;
-    }
+    require!(Root, PamWrapper, Slapd);
     let ldap = Slapd::start();
     let s = setup_with(&ldap_dir(&format!("ldap://127.0.0.1:{}", ldap.port), ""), "[phone]\ndefault_country_code = \"+49\"\n");
     let login = |user: &str, script: &[Reply]| s.login_as(user, Stack::Probe, script, &[], |s| s.spool_texts());
@@ -60,9 +41,9 @@ fn each_entry_gives_the_right_number_or_a_refusal() {
     ] {
         let out = login(user, &[Reply::Code]);
         assert_eq!(out.rc, PAM_SUCCESS, "{user}: {out:?}\n{}", ldap.log());
-        assert_eq!(spool_numbers(&s).last().map(String::as_str), Some(number), "{user}");
+        assert_eq!(s.spool_numbers().last().map(String::as_str), Some(number), "{user}");
     }
-    let sent = spool_numbers(&s).len();
+    let sent = s.spool_numbers().len();
     let out = login("dave", &[Reply::Code]);
     assert_eq!(out.rc, PAM_AUTH_ERR, "no number: unenrolled: {out:?}");
     let out = login("twin", &[Reply::Code]);
@@ -76,14 +57,12 @@ fn each_entry_gives_the_right_number_or_a_refusal() {
         assert_eq!(out.rc, PAM_AUTH_ERR, "{injected}: {out:?}");
         assert!(out.log.contains("no mobile number in any directory"), "{injected}: {}", out.log);
     }
-    assert_eq!(spool_numbers(&s).len(), sent, "no SMS for dave, twin, broken or an injected name");
+    assert_eq!(s.spool_numbers().len(), sent, "no SMS for dave, twin, broken or an injected name");
 }
 
 #[test]
 fn simple_bind_with_a_password_file() {
-    if skip() {
-        return;
-    }
+    require!(Root, PamWrapper, Slapd);
     let ldap = Slapd::start();
     let s = Setup::new("");
     let pw = s.path("ldap.secret");
@@ -103,9 +82,7 @@ fn simple_bind_with_a_password_file() {
 
 #[test]
 fn starttls_and_ldaps_trust_only_the_configured_ca() {
-    if skip() {
-        return;
-    }
+    require!(Root, PamWrapper, Slapd);
     let ldap = Slapd::start();
     let starttls = |ca: &std::path::Path| {
         ldap_dir(&format!("ldap://127.0.0.1:{}", ldap.port), &format!("starttls = true\nca_file = \"{}\"\n", ca.display()))
@@ -125,9 +102,7 @@ fn starttls_and_ldaps_trust_only_the_configured_ca() {
 
 #[test]
 fn an_outage_follows_on_directory_failure_within_the_timeout() {
-    if skip() {
-        return;
-    }
+    require!(Root, PamWrapper, Slapd);
     let mut ldap = Slapd::start();
     let url = format!("ldap://127.0.0.1:{}", ldap.port);
     ldap.stop();
@@ -158,9 +133,7 @@ fn an_outage_follows_on_directory_failure_within_the_timeout() {
 
 #[test]
 fn smsotp_lookup_and_check_speak_ldap() {
-    if skip() {
-        return;
-    }
+    require!(Root, PamWrapper, Slapd);
     let ldap = Slapd::start();
     let s = Setup::new("");
     let pw = s.path("ldap.secret");
@@ -172,10 +145,7 @@ fn smsotp_lookup_and_check_speak_ldap() {
         ),
         "",
     );
-    let run = |args: &[&str]| {
-        let out = std::process::Command::new(smsotp_path()).arg("--config").arg(&s.config).args(args).output().unwrap();
-        (out.status.code().unwrap(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
-    };
+    let run = |args: &[&str]| smsotp(&s, args);
     let (rc, out) = run(&["lookup", "alice"]);
     assert_eq!(rc, 0, "{out}");
     assert!(out.contains("alice: +*********67 from ldap ldap://127.0.0.1:"), "{out}");
@@ -192,46 +162,31 @@ fn smsotp_lookup_and_check_speak_ldap() {
 
 #[test]
 fn ldif_exports_through_real_libpam() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let s = Setup::new("");
     let export = s.path("people.ldif");
     write_private(&export, &format!("version: 1\n\n{}\ndn: uid=bad\nthis is not ldif\n", slapd::PEOPLE));
     let s = setup_with(&format!("[[directory]]\ntype = \"ldif\"\npath = \"{}\"\n", export.display()), "");
     let out = s.login_as("jürgen", Stack::Probe, &[Reply::Code], &[], |s| s.spool_texts());
     assert_eq!(out.rc, PAM_SUCCESS, "{out:?}");
-    assert_eq!(spool_numbers(&s), vec!["+491712345678"]);
+    assert_eq!(s.spool_numbers(), vec!["+491712345678"]);
     assert!(out.log.contains("line ") && out.log.contains("entry skipped"), "the broken entry is reported: {}", out.log);
     let out = s.login_as("twin", Stack::Probe, &[Reply::Code], &[], |s| s.spool_texts());
     assert_eq!(out.rc, PAM_AUTH_ERR, "{out:?}");
     assert!(out.log.contains("2 entries match the user"), "{}", out.log);
     assert_eq!(s.login_as("bob", Stack::Probe, &[Reply::Code], &[], |s| s.spool_texts()).rc, PAM_SUCCESS);
-    assert_eq!(spool_numbers(&s).last().map(String::as_str), Some("+447700900123"));
+    assert_eq!(s.spool_numbers().last().map(String::as_str), Some("+447700900123"));
 }
 
 /// The LDAP client (name resolution, StartTLS, search) stays on the calling
 /// thread: no worker, no helper thread, no process, traced with strace.
 #[test]
 fn an_ldap_lookup_creates_no_thread() {
-    if skip() {
-        return;
-    }
-    if !std::path::Path::new("/usr/bin/strace").exists() {
-        eprintln!("SKIPPED: needs strace");
-        return;
-    }
+    require!(Root, PamWrapper, Slapd, Programs(&["strace"]));
     let ldap = Slapd::start();
     let dir = ldap_dir(&format!("ldap://localhost:{}", ldap.port), &format!("starttls = true\nca_file = \"{}\"\n", ldap.ca.display()));
     let mut s = setup_with(&dir, "");
-    let trace = s.path("clone.trace");
-    s.prefix = vec![
-        "/usr/bin/strace".into(),
-        "-f".into(),
-        "-qq".into(),
-        "-e".into(),
-        "trace=clone,clone3,fork,vfork".into(),
-        "-o".into(),
-        trace.display().to_string(),
-    ];
+    let trace = s.trace_clones();
     let out = s.login(Stack::Probe, &[Reply::Code]);
     assert_eq!(out.rc, PAM_SUCCESS, "{out:?}");
     let calls = std::fs::read_to_string(&trace).unwrap();

@@ -521,7 +521,7 @@ fn with_default_sigpipe(s: &mut Setup) {
 
 #[test]
 fn a_deeply_nested_reply_through_real_libpam_is_authinfo_unavail() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     for (name, starttls) in [("search", ""), ("StartTLS", "starttls = true\n")] {
         let tag = if starttls.is_empty() { 0x64 } else { 0x78 };
         let server = fake(answer_with(move |id| deep(tag, id, 40_000)));
@@ -540,7 +540,7 @@ fn a_deeply_nested_reply_through_real_libpam_is_authinfo_unavail() {
 /// default in the client, only MSG_NOSIGNAL keeps it alive, in the clear and over TLS.
 #[test]
 fn a_reset_connection_raises_no_sigpipe_in_the_host() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let reset_after_bind = |mut peer: Peer| {
         if let Some((id, _)) = peer.request() {
             peer.send(&message(id, &result_op(0x61, 0, b"")));

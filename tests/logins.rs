@@ -24,555 +24,16 @@
 
 mod common;
 
-use std::fs::{self, OpenOptions};
-use std::io::{Read, Write};
-use std::net::TcpListener;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::os::unix::net::UnixDatagram;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Setup, smsotp_path, write_private};
-
-const SUPPORT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support");
-const CONF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/conf");
-
-const USER: &str = "smsuser";
-const USER_PASSWORD: &str = "Sms-user-pw1";
-const USER_PHONE: &str = "+15551234567";
-/// Calls `su smsuser`: the code must go to smsuser's number, not this one.
-const OTHER: &str = "smsother";
-const OTHER_PASSWORD: &str = "Sms-other-pw2";
-const OTHER_PHONE: &str = "+447700900123";
-/// sudo's target: the code must never go to root's number.
-const ROOT_PHONE: &str = "+33612345678";
-/// A group whose members the module skips (`[policy] skip_groups`).
-const SKIP_GROUP: &str = "smsskip";
-
-/// What a successful login's command prints; the shell computes it, so a
-/// command line merely echoed back on the pty never matches.
-const SHELL_COMMAND: &str = "echo SMSOTP-$((6*7)) $(id -un)";
-const SHELL_OUTPUT: &str = "SMSOTP-42";
-
-// ---------------------------------------------------------------------------
-// Skipping, visibly
-
-fn on_path(program: &str) -> bool {
-    ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"].iter().any(|d| Path::new(d).join(program).exists())
-}
-
-/// Why this machine cannot run the test, if it cannot.
-fn skip_reason(programs: &[&str]) -> Option<String> {
-    if !nix::unistd::geteuid().is_root() {
-        return Some("needs root (private mount namespaces, bind mounts over /etc, a root-owned config)".into());
-    }
-    for p in ["unshare", "expect", "setpriv", "openssl"].iter().chain(programs) {
-        if !on_path(p) {
-            return Some(format!("needs the program `{p}`"));
-        }
-    }
-    static UNSHARE: OnceLock<Option<String>> = OnceLock::new();
-    UNSHARE
-        .get_or_init(|| {
-            let ok = Command::new("unshare")
-                .args(["-m", "--propagation", "private", "sh", "-c", "mount -t tmpfs tmpfs /run"])
-                .stderr(Stdio::null())
-                .status()
-                .map(|s| s.success())
-                .unwrap_or(false);
-            (!ok).then(|| "cannot make a private mount namespace (unshare -m and mount failed)".to_string())
-        })
-        .clone()
-}
-
-macro_rules! require {
-    ($($program:expr),* $(,)?) => {
-        if let Some(why) = skip_reason(&[$($program),*]) {
-            eprintln!("SKIPPED: {}: {why}", std::thread::current().name().unwrap_or("logins"));
-            return;
-        }
-    };
-}
-
-// ---------------------------------------------------------------------------
-// The test's private world
-
-/// Free uid/gid numbers for the test users (the same in every test: each has
-/// its own copy of /etc/passwd).
-fn free_ids() -> (u32, u32, u32) {
-    static IDS: OnceLock<(u32, u32, u32)> = OnceLock::new();
-    *IDS.get_or_init(|| {
-        let used = |file: &str| -> Vec<u32> {
-            fs::read_to_string(file).unwrap_or_default().lines().filter_map(|l| l.split(':').nth(2)?.parse().ok()).collect()
-        };
-        let (users, groups) = (used("/etc/passwd"), used("/etc/group"));
-        let free = |n: u32| !users.contains(&n) && !groups.contains(&n);
-        let first = (61001..65000).find(|&n| free(n) && free(n + 1) && free(n + 2)).expect("three free ids");
-        (first, first + 1, first + 2)
-    })
-}
-
-fn password_hash(password: &str) -> String {
-    let out =
-        Command::new("openssl").args(["passwd", "-6", "-stdin"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().and_then(|mut c| {
-            c.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes())?;
-            c.wait_with_output()
-        });
-    let out = out.expect("openssl passwd");
-    assert!(out.status.success(), "openssl passwd failed");
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-/// What pam_syslog(3) and the programs send to /dev/log inside the namespace.
-struct Syslog {
-    lines: Arc<Mutex<Vec<String>>>,
-    stop: Arc<AtomicBool>,
-    reader: Option<std::thread::JoinHandle<()>>,
-    path: PathBuf,
-    marks: AtomicUsize,
-}
-
-impl Syslog {
-    fn start(path: &Path) -> Syslog {
-        let socket = UnixDatagram::bind(path).expect("bind the log socket");
-        fs::set_permissions(path, fs::Permissions::from_mode(0o666)).unwrap();
-        socket.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        // a reader must run all the time: a full datagram queue (10 by default) blocks syslog(3) in the sender
-        let reader = {
-            let (lines, stop) = (lines.clone(), stop.clone());
-            std::thread::spawn(move || {
-                let mut buf = vec![0u8; 16384];
-                while !stop.load(Ordering::Relaxed) {
-                    if let Ok(n) = socket.recv(&mut buf) {
-                        lines.lock().unwrap().push(String::from_utf8_lossy(&buf[..n]).into_owned());
-                    }
-                }
-            })
-        };
-        Syslog { lines, stop, reader: Some(reader), path: path.to_path_buf(), marks: AtomicUsize::new(0) }
-    }
-
-    /// Everything logged so far: a marker sent now arrives after every line
-    /// sent before it, so wait for the marker.
-    fn text(&self) -> String {
-        let mark = format!("SMSOTP-MARK-{}", self.marks.fetch_add(1, Ordering::SeqCst));
-        UnixDatagram::unbound().unwrap().send_to(mark.as_bytes(), &self.path).expect("mark the log");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            {
-                let lines = self.lines.lock().unwrap();
-                if lines.iter().any(|l| l == &mark) {
-                    return lines.iter().filter(|l| !l.starts_with("SMSOTP-MARK-")).map(|l| format!("{l}\n")).collect();
-                }
-            }
-            assert!(Instant::now() < deadline, "the log reader is stuck");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-}
-
-impl Drop for Syslog {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(r) = self.reader.take() {
-            let _ = r.join();
-        }
-    }
-}
-
-/// One conversation driven by tests/support/converse.exp.
-#[derive(Debug)]
-struct Talk {
-    /// The exit status of the program (ssh, sudo, su, login), or expect's own
-    /// 90 (unexpected prompt), 91 (timeout), 92 (no SMS to read).
-    status: i32,
-    /// What the pty showed, with expect's markers.
-    out: String,
-}
-
-impl Talk {
-    /// Milliseconds from the spawn to the first marker starting with `what`.
-    fn at(&self, what: &str) -> Option<u64> {
-        self.out.lines().filter_map(|l| l.strip_prefix("SMSOTP-T ")).find_map(|l| {
-            let (ms, event) = l.split_once(' ')?;
-            event.starts_with(what).then(|| ms.parse().ok()).flatten()
-        })
-    }
-    fn prompts(&self) -> Vec<&str> {
-        self.out.lines().filter_map(|l| l.strip_prefix("SMSOTP-PROMPT ")).collect()
-    }
-    fn logged_in(&self) -> bool {
-        self.out.lines().any(|l| l.starts_with(SHELL_OUTPUT) && !l.contains("$(("))
-    }
-}
-
-/// Run `cmd`, killing it if it outlives `limit`; (status, stdout + stderr).
-fn run(mut cmd: Command, limit: Duration) -> (i32, String) {
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("start {cmd:?}: {e}"));
-    let readers: Vec<_> = [
-        child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
-        child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
-    ]
-    .into_iter()
-    .flatten()
-    .map(|mut r| {
-        std::thread::spawn(move || {
-            let mut s = Vec::new();
-            let _ = r.read_to_end(&mut s);
-            String::from_utf8_lossy(&s).into_owned()
-        })
-    })
-    .collect();
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{cmd:?} did not finish within {limit:?}: it hangs");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let out: String = readers.into_iter().map(|r| r.join().unwrap()).collect();
-    (status.code().unwrap_or(-1), out)
-}
-
-struct World {
-    setup: Setup,
-    /// Holds etc/, var/ and log.sock: what login-ns.sh binds over the machine's.
-    root: PathBuf,
-    syslog: Syslog,
-    uid: u32,
-    other_uid: u32,
-}
-
-impl World {
-    /// A test directory with the module's config (spool connector; `extra`
-    /// adds sections), a phone map, and the namespace's copies of /etc.
-    fn new(extra: &str) -> World {
-        World::with_setup(Setup::new(extra))
-    }
-
-    /// As `new`, with the configuration `setup` already holds.
-    fn with_setup(setup: Setup) -> World {
-        let t = setup.dir.path().to_path_buf();
-        // the test users must reach their home and the shell their cwd; every file in it stays private
-        fs::set_permissions(&t, fs::Permissions::from_mode(0o711)).unwrap();
-        write_private(&setup.phones, &format!("# test map\n{USER}  {USER_PHONE}\n{OTHER} {OTHER_PHONE}\nroot {ROOT_PHONE}\n"));
-        // the installed name, so that the log reads pam_smsotp(SERVICE:auth)
-        std::os::unix::fs::symlink(&setup.module, t.join("pam_smsotp.so")).unwrap();
-
-        let (uid, other_uid, skip_gid) = free_ids();
-        let root = t.join("root");
-        fs::create_dir_all(root.join("etc")).unwrap();
-        fs::create_dir_all(root.join("var")).unwrap();
-        let cp = Command::new("cp")
-            .arg("-a")
-            .args(["/etc/pam.d", "/etc/passwd", "/etc/shadow", "/etc/group"])
-            .arg(root.join("etc"))
-            .status()
-            .unwrap();
-        assert!(cp.success(), "copy /etc");
-        let home = t.join("home").join(USER);
-        fs::create_dir_all(&home).unwrap();
-        std::os::unix::fs::chown(&home, Some(uid), Some(uid)).unwrap();
-        fs::set_permissions(&home, fs::Permissions::from_mode(0o700)).unwrap();
-        let append = |name: &str, text: String| {
-            OpenOptions::new().append(true).open(root.join("etc").join(name)).unwrap().write_all(text.as_bytes()).unwrap();
-        };
-        append(
-            "passwd",
-            format!(
-                "{USER}:x:{uid}:{uid}:SMS test user:{}:/bin/sh\n{OTHER}:x:{other_uid}:{other_uid}:SMS test caller:/nonexistent:/bin/sh\n",
-                home.display()
-            ),
-        );
-        append(
-            "shadow",
-            format!(
-                "{USER}:{}:19000:0:99999:7:::\n{OTHER}:{}:19000:0:99999:7:::\n",
-                password_hash(USER_PASSWORD),
-                password_hash(OTHER_PASSWORD)
-            ),
-        );
-        append("group", format!("{USER}:x:{uid}:\n{OTHER}:x:{other_uid}:\n{SKIP_GROUP}:x:{skip_gid}:\n"));
-        let sudoers = root.join("etc/sudoers");
-        fs::write(
-            &sudoers,
-            format!("Defaults !lecture, passwd_tries=1, timestamp_timeout=0\nDefaults env_reset\nroot ALL=(ALL:ALL) ALL\n{USER} ALL=(ALL:ALL) ALL\n"),
-        )
-        .unwrap();
-        std::os::unix::fs::chown(&sudoers, Some(0), Some(0)).unwrap();
-        fs::set_permissions(&sudoers, fs::Permissions::from_mode(0o440)).unwrap();
-        // empty login records with the machine's owners and modes (sshd refuses a loose btmp)
-        for f in ["wtmp", "btmp", "lastlog"] {
-            if let Ok(meta) = fs::metadata(Path::new("/var/log").join(f)) {
-                let copy = root.join("var").join(f);
-                fs::write(&copy, b"").unwrap();
-                std::os::unix::fs::chown(&copy, Some(meta.uid()), Some(meta.gid())).unwrap();
-                fs::set_permissions(&copy, fs::Permissions::from_mode(meta.mode() & 0o7777)).unwrap();
-            }
-        }
-        fs::create_dir_all(t.join("client")).unwrap();
-        let syslog = Syslog::start(&root.join("log.sock"));
-        World { setup, root, syslog, uid, other_uid }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.setup.dir.path().join(name)
-    }
-
-    /// Put smsuser into the group the config may skip.
-    fn join_skip_group(&self) {
-        let group = self.root.join("etc/group");
-        let text = fs::read_to_string(&group)
-            .unwrap()
-            .replace(&format!("{SKIP_GROUP}:x:{}:\n", free_ids().2), &format!("{SKIP_GROUP}:x:{}:{USER}\n", free_ids().2));
-        fs::write(&group, text).unwrap();
-    }
-
-    /// Install conf/pam.d/`file` as the namespace's /etc/pam.d/`service`.
-    /// The only changes: `pam_smsotp.so` -> the module's absolute path plus
-    /// `config=... debug`; `pam_unix.so` on an auth line -> `pam_unix.so nodelay`.
-    fn install(&self, file: &str, service: &str) {
-        let text = fs::read_to_string(Path::new(CONF).join("pam.d").join(file)).unwrap_or_else(|e| panic!("conf/pam.d/{file}: {e}"));
-        let module = format!("{} config={} debug", self.path("pam_smsotp.so").display(), self.setup.config.display());
-        let mut modules = 0;
-        let installed: String = text
-            .lines()
-            .map(|line| {
-                let mut line = line.to_string();
-                if !line.trim_start().starts_with('#') {
-                    if line.contains("pam_smsotp.so") {
-                        modules += 1;
-                        line = line.replace("pam_smsotp.so", &module);
-                    }
-                    if line.trim_start().starts_with("auth") && line.contains("pam_unix.so") {
-                        line = line.replace("pam_unix.so", "pam_unix.so nodelay");
-                    }
-                }
-                line + "\n"
-            })
-            .collect();
-        assert_eq!(modules, 1, "conf/pam.d/{file} must name pam_smsotp.so once");
-        fs::write(self.root.join("etc/pam.d").join(service), installed).unwrap();
-    }
-
-    /// As `install`, with the module's line removed: the stack without the
-    /// second factor, only as a timing baseline.
-    fn install_without_module(&self, file: &str, service: &str) {
-        self.install(file, service);
-        let path = self.root.join("etc/pam.d").join(service);
-        let text: String =
-            fs::read_to_string(&path).unwrap().lines().filter(|l| !l.contains("pam_smsotp.so")).map(|l| format!("{l}\n")).collect();
-        fs::write(path, text).unwrap();
-    }
-
-    /// `unshare -m ... login-ns.sh ROOT` followed by the program to run in the namespace.
-    fn in_namespace(&self) -> Command {
-        let mut cmd = Command::new("unshare");
-        cmd.args(["-m", "--propagation", "private", "sh"]).arg(Path::new(SUPPORT).join("login-ns.sh")).arg(&self.root);
-        cmd.env_clear().env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin").env("LANG", "C").env("TERM", "dumb").env("HOME", "/root");
-        cmd
-    }
-
-    /// Drive `program` over a pty with expect, answering with `steps` (see
-    /// converse.exp); in the namespace or (`in_ns` false, for ssh) outside it.
-    fn talk(&self, in_ns: bool, steps: &[String], program: &[String]) -> Talk {
-        let mut cmd = if in_ns {
-            let mut c = self.in_namespace();
-            c.arg("expect");
-            c
-        } else {
-            let mut c = Command::new("expect");
-            c.env_clear()
-                .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-                .env("LANG", "C")
-                .env("TERM", "dumb")
-                .env("HOME", self.path("client"));
-            c
-        };
-        cmd.arg("-f").arg(Path::new(SUPPORT).join("converse.exp")).arg(&self.setup.spool).args(steps).arg("--").args(program);
-        let (status, out) = run(cmd, Duration::from_secs(60));
-        Talk { status, out }
-    }
-
-    /// `setpriv` to `user` with a clean environment and its groups: how a
-    /// user's own shell would run the program, without touching the machine.
-    fn as_user(&self, user: &str, program: &[&str]) -> Vec<String> {
-        let id = if user == USER { self.uid } else { self.other_uid };
-        let mut v: Vec<String> = ["setpriv", &format!("--reuid={id}"), &format!("--regid={id}"), "--init-groups", "--reset-env"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        v.extend(program.iter().map(|s| s.to_string()));
-        v
-    }
-
-    /// (to, text) of every SMS in the spool.
-    fn sms(&self) -> Vec<(String, String)> {
-        fs::read_to_string(&self.setup.spool)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).expect("spool line is JSON");
-                (v["to"].as_str().unwrap().to_string(), v["text"].as_str().unwrap().to_string())
-            })
-            .collect()
-    }
-
-    fn log(&self) -> String {
-        self.syslog.text()
-    }
-
-    /// `smsotp --config CONF ARGS...`
-    fn smsotp(&self, args: &[&str]) -> String {
-        let out = Command::new(smsotp_path()).arg("--config").arg(&self.setup.config).args(args).env_clear().output().unwrap();
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        assert!(out.status.success(), "smsotp {args:?}: {text}");
-        text
-    }
-
-    fn backup_codes(&self, n: u32) -> Vec<String> {
-        let out = self.smsotp(&["backup-codes", "generate", USER, "--count", &n.to_string()]);
-        let codes: Vec<String> = out.lines().filter_map(|l| l.trim().split_once(".  ")).map(|(_, c)| c.trim().to_string()).collect();
-        assert_eq!(codes.len(), n as usize, "{out}");
-        codes
-    }
-
-    /// An sshd for this world: `methods` is its AuthenticationMethods, `extra`
-    /// more lines; both come before the Include of conf/sshd_config.d, so they
-    /// win (the first value of a keyword counts).
-    fn sshd(&self, methods: &str, extra: &str) -> Sshd {
-        let t = self.setup.dir.path();
-        if !t.join("host_key").exists() {
-            for key in ["host_key", "client_key"] {
-                let ok = Command::new("ssh-keygen")
-                    .args(["-q", "-t", "ed25519", "-N", "", "-C", "smsotp-test", "-f"])
-                    .arg(t.join(key))
-                    .status()
-                    .unwrap();
-                assert!(ok.success(), "ssh-keygen");
-            }
-            fs::copy(t.join("client_key.pub"), t.join("authorized_keys")).unwrap();
-        }
-        let mut last_log = String::new();
-        for _ in 0..3 {
-            let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-            let config = t.join("sshd_config");
-            let snippet = Path::new(CONF).join("sshd_config.d/pam_smsotp.conf");
-            fs::write(
-                &config,
-                format!(
-                    "# the test's own settings first: in sshd_config the first value wins\n\
-                     ListenAddress 127.0.0.1\nPort {port}\nHostKey {t}/host_key\nPidFile {t}/sshd.pid\n\
-                     AuthorizedKeysFile {t}/authorized_keys\nStrictModes no\nAllowUsers {USER}\nLoginGraceTime 60\n\
-                     UseDNS no\nPrintMotd no\nPrintLastLog no\nLogLevel VERBOSE\n\
-                     AuthenticationMethods {methods}\n{extra}\n\
-                     # then the settings pam_smsotp needs, verbatim\nInclude {}\n",
-                    snippet.display(),
-                    t = t.display()
-                ),
-            )
-            .unwrap();
-            let log = t.join("sshd.log");
-            let mut cmd = self.in_namespace();
-            cmd.args(["/usr/sbin/sshd", "-D", "-e", "-f"]).arg(&config);
-            let out = fs::File::create(&log).unwrap();
-            cmd.stdin(Stdio::null()).stdout(out.try_clone().unwrap()).stderr(out);
-            let child = cmd.spawn().expect("start sshd");
-            let mut sshd = Sshd { child: Some(child), port, log };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            loop {
-                let text = sshd.log_text();
-                if text.contains(&format!("Server listening on 127.0.0.1 port {port}")) {
-                    return sshd;
-                }
-                if matches!(sshd.child.as_mut().unwrap().try_wait(), Ok(Some(_))) || Instant::now() > deadline {
-                    last_log = text;
-                    break; // a port taken in between, or a real failure: try again, then report
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        }
-        panic!("sshd did not start:\n{last_log}");
-    }
-
-    /// ssh to `sshd` as smsuser: `key` offers the test key; `opts` more `-o`.
-    fn ssh(&self, sshd: &Sshd, key: bool, opts: &[&str], command: Option<&str>) -> Vec<String> {
-        let mut v: Vec<String> = vec!["ssh".into(), "-F".into(), "/dev/null".into(), "-p".into(), sshd.port.to_string()];
-        for o in ["StrictHostKeyChecking=no", "UserKnownHostsFile=/dev/null", "NumberOfPasswordPrompts=1", "ConnectTimeout=10"] {
-            v.extend(["-o".to_string(), o.to_string()]);
-        }
-        if key {
-            v.extend(["-i".to_string(), self.path("client_key").display().to_string(), "-o".into(), "IdentitiesOnly=yes".into()]);
-        } else {
-            v.extend(["-o".to_string(), "PubkeyAuthentication=no".into()]);
-        }
-        for o in opts {
-            v.extend(["-o".to_string(), o.to_string()]);
-        }
-        if !opts.iter().any(|o| o.starts_with("PreferredAuthentications=")) {
-            // after a refusal sshd may list no method, and ssh then tries all of its own
-            let methods = if key { "publickey,keyboard-interactive" } else { "keyboard-interactive" };
-            v.extend(["-o".to_string(), format!("PreferredAuthentications={methods}")]);
-        }
-        v.push(format!("{USER}@127.0.0.1"));
-        v.extend(command.map(str::to_string));
-        v
-    }
-}
-
-/// sshd, a child of the test, stopped by PID when dropped (also on failure).
-struct Sshd {
-    child: Option<Child>,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Sshd {
-    fn log_text(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Sshd {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn s(v: &[&str]) -> Vec<String> {
-    v.iter().map(|x| x.to_string()).collect()
-}
-
-fn pass(p: &str) -> String {
-    format!("pass:{p}")
-}
-
-fn text(t: &str) -> String {
-    format!("text:{t}")
-}
-
-fn see() -> String {
-    format!("see:{SHELL_OUTPUT}")
-}
+use common::world::{
+    OTHER, OTHER_PHONE, SHELL_COMMAND, SHELL_OUTPUT, SKIP_GROUP, TOOLS, USER, USER_PASSWORD, USER_PHONE, World, pass, run, s, see, text,
+};
+use common::{Setup, write_private};
 
 fn median(v: &mut [u64]) -> u64 {
     v.sort_unstable();
@@ -586,7 +47,7 @@ fn median(v: &mut [u64]) -> u64 {
 /// connect-to-command-output against the same stack without the module.
 #[test]
 fn sshd_password_then_code_logs_in_and_runs_a_command() {
-    require!("sshd", "ssh", "ssh-keygen");
+    require!(Root, Programs(TOOLS), Programs(&["sshd", "ssh", "ssh-keygen"]), PrivateMounts);
     let w = World::new("");
     w.install("sshd-password-sms", "sshd");
     let sshd = w.sshd("keyboard-interactive", "");
@@ -644,7 +105,7 @@ fn code_of(text: &str) -> String {
 /// Three wrong codes: refused, told so, and the command never runs.
 #[test]
 fn sshd_wrong_code_is_refused() {
-    require!("sshd", "ssh", "ssh-keygen");
+    require!(Root, Programs(TOOLS), Programs(&["sshd", "ssh", "ssh-keygen"]), PrivateMounts);
     let w = World::new("");
     w.install("sshd-password-sms", "sshd");
     let sshd = w.sshd("keyboard-interactive", "");
@@ -669,7 +130,7 @@ fn sshd_wrong_code_is_refused() {
 /// module, so no SMS goes out (and the module never runs).
 #[test]
 fn sshd_wrong_password_sends_no_sms() {
-    require!("sshd", "ssh", "ssh-keygen");
+    require!(Root, Programs(TOOLS), Programs(&["sshd", "ssh", "ssh-keygen"]), PrivateMounts);
     let w = World::new("");
     w.install("sshd-password-sms", "sshd");
     let sshd = w.sshd("keyboard-interactive", "");
@@ -689,7 +150,7 @@ fn sshd_wrong_password_sends_no_sms() {
 /// gets no further than publickey; BatchMode never reaches the module.
 #[test]
 fn sshd_publickey_then_code_and_a_key_alone_is_not_enough() {
-    require!("sshd", "ssh", "ssh-keygen");
+    require!(Root, Programs(TOOLS), Programs(&["sshd", "ssh", "ssh-keygen"]), PrivateMounts);
     let w = World::new("");
     w.install("sshd-publickey-sms", "sshd");
     let sshd = w.sshd("publickey,keyboard-interactive", "");
@@ -734,7 +195,7 @@ fn sshd_publickey_then_code_and_a_key_alone_is_not_enough() {
 /// refuses that, the attempts run out, and the login ends at once: no hang.
 #[test]
 fn sshd_client_without_a_terminal_fails_fast() {
-    require!("sshd", "ssh", "ssh-keygen", "setsid");
+    require!(Root, Programs(TOOLS), Programs(&["sshd", "ssh", "ssh-keygen", "setsid"]), PrivateMounts);
     // the default cooldown and attempts, so the result is what a real site sees
     let w = World::new("[limits]\nresend_cooldown = 30\nmax_sends_per_hour = 1000\n");
     w.install("sshd-publickey-sms", "sshd");
@@ -764,7 +225,7 @@ fn sshd_client_without_a_terminal_fails_fast() {
 /// never shows); the same code is refused the second time.
 #[test]
 fn sshd_backup_code_works_once() {
-    require!("sshd", "ssh", "ssh-keygen");
+    require!(Root, Programs(TOOLS), Programs(&["sshd", "ssh", "ssh-keygen"]), PrivateMounts);
     let w = World::new("");
     w.install("sshd-password-sms", "sshd");
     let codes = w.backup_codes(2);
@@ -794,7 +255,7 @@ fn sshd_backup_code_works_once() {
 /// `smsotp unlock`.
 #[test]
 fn sshd_lockout_refuses_without_sending() {
-    require!("sshd", "ssh", "ssh-keygen");
+    require!(Root, Programs(TOOLS), Programs(&["sshd", "ssh", "ssh-keygen"]), PrivateMounts);
     let w = World::new(
         "[limits]\nlockout_failures = 2\nlockout_window = 600\nlockout_duration = 600\nresend_cooldown = 0\nmax_sends_per_hour = 1000\n",
     );
@@ -829,7 +290,7 @@ fn sshd_lockout_refuses_without_sending() {
 /// (PAM_AUTHTOK) and ends at once: no wrong code counts towards the lockout.
 #[test]
 fn sshd_password_method_cannot_answer_the_code() {
-    require!("sshd", "ssh", "ssh-keygen");
+    require!(Root, Programs(TOOLS), Programs(&["sshd", "ssh", "ssh-keygen"]), PrivateMounts);
     let w = World::new("");
     w.install("sshd-password-sms", "sshd");
     let sshd = w.sshd("password", "PasswordAuthentication yes");
@@ -846,7 +307,7 @@ fn sshd_password_method_cannot_answer_the_code() {
 /// `skip_groups` gets in with the key alone, and no SMS is sent.
 #[test]
 fn sshd_publickey_stack_lets_a_skipped_group_in_with_the_key() {
-    require!("sshd", "ssh", "ssh-keygen");
+    require!(Root, Programs(TOOLS), Programs(&["sshd", "ssh", "ssh-keygen"]), PrivateMounts);
     let w = World::new(&format!("[policy]\nskip_groups = [\"{SKIP_GROUP}\"]\n"));
     w.join_skip_group();
     w.install("sshd-publickey-sms", "sshd");
@@ -868,7 +329,7 @@ fn sshd_publickey_stack_lets_a_skipped_group_in_with_the_key() {
 /// root. `sudo -i` goes through the sudo-i service, which needs the same lines.
 #[test]
 fn sudo_right_code_runs_the_command_as_root() {
-    require!("sudo");
+    require!(Root, Programs(TOOLS), Programs(&["sudo"]), PrivateMounts);
     let w = World::new("");
     w.install("sudo", "sudo");
     w.install("sudo-i", "sudo-i");
@@ -898,7 +359,7 @@ fn sudo_right_code_runs_the_command_as_root() {
 /// password sends no SMS.
 #[test]
 fn sudo_wrong_code_is_refused() {
-    require!("sudo");
+    require!(Root, Programs(TOOLS), Programs(&["sudo"]), PrivateMounts);
     let w = World::new("");
     w.install("sudo", "sudo");
     let talk = w.talk(
@@ -926,7 +387,7 @@ fn sudo_wrong_code_is_refused() {
 /// ended"), nothing hangs, nothing runs.
 #[test]
 fn sudo_without_a_conversation_fails_fast() {
-    require!("sudo");
+    require!(Root, Programs(TOOLS), Programs(&["sudo"]), PrivateMounts);
     let w = World::new("");
     w.install("sudo", "sudo");
     let mut cmd = w.in_namespace();
@@ -937,11 +398,7 @@ fn sudo_without_a_conversation_fails_fast() {
     assert!(w.sms().is_empty());
 
     // sudo -S reads the answers from stdin: give the password, then end of file
-    let mut argv = w.as_user(USER, &["sudo", "-S", "-k", "sh", "-c", "echo SMSOTP-42"]);
-    let script = format!("printf '%s\\n' '{USER_PASSWORD}' | exec \"$@\"");
-    argv.splice(0..0, ["sh".to_string(), "-c".to_string(), script, "sh".to_string()]);
-    let mut cmd = w.in_namespace();
-    cmd.args(&argv);
+    let cmd = w.fed_then_eof(USER_PASSWORD, &w.as_user(USER, &["sudo", "-S", "-k", "sh", "-c", "echo SMSOTP-42"]));
     let started = Instant::now();
     let (rc, out) = run(cmd, Duration::from_secs(30));
     assert_eq!(rc, 1, "{out}");
@@ -960,7 +417,7 @@ fn sudo_without_a_conversation_fails_fast() {
 /// smsuser's number (PAM_USER is the target), then the command runs as smsuser.
 #[test]
 fn su_right_code_gives_a_shell() {
-    require!("su");
+    require!(Root, Programs(TOOLS), Programs(&["su"]), PrivateMounts);
     let w = World::new("");
     w.install("su", "su");
     let talk = w.talk(true, &[pass(USER_PASSWORD), "code".into(), see()], &w.as_user(OTHER, &["su", USER, "-c", SHELL_COMMAND]));
@@ -978,7 +435,7 @@ fn su_right_code_gives_a_shell() {
 /// Wrong codes: su refuses (after its own failure delay), the command does not run.
 #[test]
 fn su_wrong_code_is_refused() {
-    require!("su");
+    require!(Root, Programs(TOOLS), Programs(&["su"]), PrivateMounts);
     let w = World::new("");
     w.install("su", "su");
     let talk = w.talk(
@@ -997,14 +454,10 @@ fn su_wrong_code_is_refused() {
 /// su reports with pam_strerror ("Conversation error"); no hang.
 #[test]
 fn su_without_a_conversation_reports_a_conversation_error() {
-    require!("su");
+    require!(Root, Programs(TOOLS), Programs(&["su"]), PrivateMounts);
     let w = World::new("");
     w.install("su", "su");
-    let mut argv = w.as_user(OTHER, &["su", USER, "-c", SHELL_COMMAND]);
-    let script = format!("printf '%s\\n' '{USER_PASSWORD}' | exec \"$@\"");
-    argv.splice(0..0, ["sh".to_string(), "-c".to_string(), script, "sh".to_string()]);
-    let mut cmd = w.in_namespace();
-    cmd.args(&argv);
+    let cmd = w.fed_then_eof(USER_PASSWORD, &w.as_user(OTHER, &["su", USER, "-c", SHELL_COMMAND]));
     let started = Instant::now();
     let (rc, out) = run(cmd, Duration::from_secs(30));
     assert_eq!(rc, 1, "{out}");
@@ -1020,7 +473,7 @@ fn su_without_a_conversation_reports_a_conversation_error() {
 /// Console-style login on a pty, started by root: password, code, a shell.
 #[test]
 fn login_right_code_gives_a_shell() {
-    require!("login");
+    require!(Root, Programs(TOOLS), Programs(&["login"]), PrivateMounts);
     let w = World::new("");
     w.install("login", "login");
     let shell = format!("shell:{SHELL_COMMAND} $HOME; exit");
@@ -1035,7 +488,7 @@ fn login_right_code_gives_a_shell() {
 /// Wrong codes at the console: no shell (login's 3 s pam_faildelay applies).
 #[test]
 fn login_wrong_code_is_refused() {
-    require!("login");
+    require!(Root, Programs(TOOLS), Programs(&["login"]), PrivateMounts);
     let w = World::new("");
     w.install("login", "login");
     let talk = w.talk(true, &[pass(USER_PASSWORD), text("000000"), text("000001"), text("000002")], &s(&["login", USER]));
@@ -1126,7 +579,7 @@ fn loot(w: &World) -> String {
 /// caller does not hide the script's exit), and a wrong one never lets in.
 #[test]
 fn sudo_hostile_caller_cannot_read_or_skip_the_code() {
-    require!("sudo");
+    require!(Root, Programs(TOOLS), Programs(&["sudo"]), PrivateMounts);
     let (w, record) = hostile_world();
     w.install("sudo", "sudo");
     let talk = w.talk(
@@ -1156,7 +609,7 @@ fn sudo_hostile_caller_cannot_read_or_skip_the_code() {
 /// shell: the same guarantees, and the code still goes to smsuser's number.
 #[test]
 fn su_hostile_caller_cannot_read_or_skip_the_code() {
-    require!("su");
+    require!(Root, Programs(TOOLS), Programs(&["su"]), PrivateMounts);
     let (w, record) = hostile_world();
     w.install("su", "su");
     let talk = w.talk(
@@ -1186,7 +639,7 @@ fn su_hostile_caller_cannot_read_or_skip_the_code() {
 /// gets a fresh devpts instance, so each runs on /dev/pts/0.
 #[test]
 fn su_grace_is_not_inherited_by_another_user_on_a_recycled_terminal() {
-    require!("su");
+    require!(Root, Programs(TOOLS), Programs(&["su"]), PrivateMounts);
     let w = World::new("[policy]\ngrace = 600\n");
     w.install("su", "su");
     let su = |caller: &str| w.as_user(caller, &["su", USER, "-c", SHELL_COMMAND]);
@@ -1213,7 +666,7 @@ fn su_grace_is_not_inherited_by_another_user_on_a_recycled_terminal() {
 /// counting a failure, and sends no more SMS.
 #[test]
 fn sudo_password_typed_at_the_code_prompt_ends_the_login_without_a_failure() {
-    require!("sudo");
+    require!(Root, Programs(TOOLS), Programs(&["sudo"]), PrivateMounts);
     let w = World::new("[otp]\nmax_resends = 3\n");
     w.install("sudo", "sudo");
     let talk = w.talk(true, &[pass(USER_PASSWORD), text(USER_PASSWORD)], &w.as_user(USER, &["sudo", "-k", "sh", "-c", "echo SMSOTP-42"]));

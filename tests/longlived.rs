@@ -16,10 +16,7 @@ use common::*;
 
 #[test]
 fn many_logins_in_one_process_leave_fds_and_threads_flat() {
-    if let Some(why) = skip_reason().or_else(slapd::available) {
-        eprintln!("SKIPPED: many_logins_in_one_process_leave_fds_and_threads_flat: {why}");
-        return;
-    }
+    require!(Root, PamWrapper, Slapd);
     let cycles: usize = std::env::var("SMSOTP_CYCLES").ok().and_then(|c| c.parse().ok()).unwrap_or(400);
     let ldap = Slapd::start();
     let s = Setup::with_connectors("", false);

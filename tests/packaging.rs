@@ -13,7 +13,7 @@
 //! scripts run with DPKG_ROOT set (which they honour, and which makes them skip
 //! pam-auth-update), and `smsotp check` runs on a copy of the installed
 //! configuration whose paths point into the throw-away root. Tests print
-//! `SKIPPED: <reason>` when not root or when a tool is missing.
+//! `SKIPPED: <test>: <reason>` when not root or when a tool is missing.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -21,6 +21,8 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
+
+mod common;
 
 use pam_smsotp::config::Config;
 use pam_smsotp::config::keys;
@@ -65,29 +67,6 @@ fn scratch(name: &str) -> PathBuf {
     }
     fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-fn have(tool: &str) -> bool {
-    std::env::var_os("PATH").map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file())).unwrap_or(false)
-}
-
-fn is_root() -> bool {
-    nix::unistd::Uid::effective().is_root()
-}
-
-/// Whether the test must be skipped (root or a tool missing); prints the SKIPPED line.
-fn missing(need_root: bool, tools: &[&str]) -> bool {
-    if need_root && !is_root() {
-        eprintln!("SKIPPED: needs root (packages are installed into a throw-away root as root, and smsotp trusts only root-owned files)");
-        return true;
-    }
-    for t in tools {
-        if !have(t) {
-            eprintln!("SKIPPED: needs {t}");
-            return true;
-        }
-    }
-    false
 }
 
 fn run(cmd: &mut Command) -> Output {
@@ -167,10 +146,6 @@ fn rpm() -> PathBuf {
     RPM.get_or_init(|| build_package("packaging/rpm/build.sh")).clone().unwrap()
 }
 
-fn multiarch() -> String {
-    stdout(Command::new("dpkg-architecture").arg("-qDEB_HOST_MULTIARCH")).trim().to_string()
-}
-
 // ---------------------------------------------------------------------------
 // the Debian package
 
@@ -189,16 +164,14 @@ fn deb_listing(deb: &Path) -> BTreeMap<String, (String, String)> {
 
 #[test]
 fn deb_has_the_files_modes_conffiles_and_dependencies() {
-    if missing(false, &["dpkg-deb", "dpkg-architecture", "dpkg-shlibdeps", "make", "strip", "nm"]) {
-        return;
-    }
+    require!(Programs(&["dpkg-deb", "dpkg-architecture", "dpkg-shlibdeps", "make", "strip", "nm"]));
     let deb = deb();
     let name = deb.file_name().unwrap().to_string_lossy().into_owned();
     let arch = stdout(Command::new("dpkg-architecture").arg("-qDEB_HOST_ARCH")).trim().to_string();
     assert!(name.starts_with(&format!("pam-smsotp_{VERSION}-")) && name.ends_with(&format!("_{arch}.deb")), "{name}");
 
     let files = deb_listing(&deb);
-    let security = format!("/usr/lib/{}/security", multiarch());
+    let security = format!("/usr/lib/{}/security", common::arch::multiarch());
     let expect = [
         (format!("{security}/pam_smsotp.so"), "-rw-r--r--"),
         ("/usr/sbin/smsotp".into(), "-rwxr-xr-x"),
@@ -333,13 +306,11 @@ pam-auth-update --package --remove smsotp; show remove
 
 #[test]
 fn pam_auth_update_keeps_the_profile_off_and_enables_it_after_the_password() {
-    if missing(true, &["unshare", "mount", "pam-auth-update", "dpkg-deb", "dpkg-architecture", "dpkg-shlibdeps", "make", "strip"]) {
-        return;
-    }
-    if !Path::new("/etc/pam.d/common-auth").exists() || !Path::new("/var/cache/debconf").is_dir() {
-        eprintln!("SKIPPED: needs a Debian PAM configuration (/etc/pam.d/common-auth, debconf)");
-        return;
-    }
+    require!(
+        Root,
+        Programs(&["unshare", "mount", "pam-auth-update", "dpkg-deb", "dpkg-architecture", "dpkg-shlibdeps", "make", "strip"]),
+        DebianPam
+    );
     let root = scratch("pam-auth-update");
     run(Command::new("dpkg-deb").arg("-x").arg(deb()).arg(root.join("pkg")));
     let profile = root.join("pkg/usr/share/pam-configs/smsotp");
@@ -415,9 +386,7 @@ fn host_fingerprint() -> (Option<Vec<u8>>, bool, String) {
 
 #[test]
 fn deb_installs_upgrades_removes_and_purges_in_a_throwaway_root() {
-    if missing(true, &["dpkg", "dpkg-deb", "dpkg-architecture", "dpkg-shlibdeps", "make", "strip"]) {
-        return;
-    }
+    require!(Root, Programs(&["dpkg", "dpkg-deb", "dpkg-architecture", "dpkg-shlibdeps", "make", "strip"]));
     let deb = deb();
     let host_before = host_fingerprint();
     let root = dpkg_root("deb-root");
@@ -431,7 +400,7 @@ fn deb_installs_upgrades_removes_and_purges_in_a_throwaway_root() {
     assert!(state.is_dir(), "postinst creates the state directory");
     assert_eq!(mode(&state), 0o700);
     assert_eq!(fs::metadata(&state).unwrap().uid(), 0);
-    assert!(at(&format!("/usr/lib/{}/security/pam_smsotp.so", multiarch())).is_file());
+    assert!(at(&format!("/usr/lib/{}/security/pam_smsotp.so", common::arch::multiarch())).is_file());
 
     // the installed command accepts the installed configuration
     installed_smsotp_check(&root);
@@ -502,9 +471,7 @@ fn installed_smsotp_check(root: &Path) {
 
 #[test]
 fn deb_is_lintian_clean() {
-    if missing(false, &["lintian", "dpkg-deb", "dpkg-architecture", "dpkg-shlibdeps", "make", "strip"]) {
-        return;
-    }
+    require!(Programs(&["lintian", "dpkg-deb", "dpkg-architecture", "dpkg-shlibdeps", "make", "strip"]));
     let deb = deb();
     let out = Command::new("lintian")
         .args(["--info", "--pedantic", "--display-experimental", "--no-tag-display-limit"])
@@ -558,9 +525,7 @@ fn rpm_listing(rpm: &Path) -> BTreeMap<String, (String, String, String)> {
 
 #[test]
 fn rpm_has_the_files_modes_and_config_marks_and_installs_in_a_throwaway_root() {
-    if missing(true, &["rpmbuild", "rpm", "make"]) {
-        return;
-    }
+    require!(Root, Programs(&["rpmbuild", "rpm", "make"]));
     let rpm = rpm();
     let name = rpm.file_name().unwrap().to_string_lossy().into_owned();
     assert!(name.starts_with(&format!("pam_smsotp-{VERSION}-1")) && name.ends_with(".rpm"), "{name}");
@@ -659,9 +624,7 @@ fn man_warnings(page: &Path) -> (String, String) {
 
 #[test]
 fn man_pages_render_without_warnings() {
-    if missing(false, &["man", "groff"]) {
-        return;
-    }
+    require!(Programs(&["man", "groff"]));
     for page in PAGES {
         let (text, warnings) = man_warnings(&repo().join(page));
         assert!(warnings.trim().is_empty(), "man --warnings -l {page}:\n{warnings}");
@@ -671,9 +634,7 @@ fn man_pages_render_without_warnings() {
 
 #[test]
 fn installed_man_pages_render_without_warnings_and_carry_the_version() {
-    if missing(false, &["man", "groff", "dpkg-deb", "dpkg-architecture", "dpkg-shlibdeps", "make", "strip"]) {
-        return;
-    }
+    require!(Programs(&["man", "groff", "dpkg-deb", "dpkg-architecture", "dpkg-shlibdeps", "make", "strip"]));
     let root = scratch("deb-man");
     run(Command::new("dpkg-deb").arg("-x").arg(deb()).arg(&root));
     for page in ["usr/share/man/man8/pam_smsotp.8.gz", "usr/share/man/man8/smsotp.8.gz", "usr/share/man/man5/pam_smsotp.toml.5.gz"] {

@@ -20,7 +20,7 @@ fn codes_of(texts: &[String]) -> Vec<String> {
 
 #[test]
 fn right_code_logs_in() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let s = Setup::new("");
     let out = s.login(Stack::PasswordThenSms, &[Reply::Password, Reply::Code]);
     assert_eq!(out.rc, PAM_SUCCESS, "{out:?}");
@@ -41,7 +41,7 @@ fn right_code_logs_in() {
 
 #[test]
 fn wrong_password_sends_no_sms() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let s = Setup::new("");
     let out = s.login(Stack::PasswordThenSms, &[Reply::Text("nope".into()), Reply::Code]);
     assert_eq!(out.rc, PAM_AUTH_ERR);
@@ -50,7 +50,7 @@ fn wrong_password_sends_no_sms() {
 
 #[test]
 fn wrong_then_right_code() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let s = Setup::new("");
     let out = s.login(Stack::Probe, &[text("000000x"), Reply::Code]);
     assert_eq!(out.rc, PAM_SUCCESS, "{out:?}");
@@ -59,7 +59,7 @@ fn wrong_then_right_code() {
 
 #[test]
 fn attempts_used_up_is_maxtries() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let s = Setup::new("[otp]\nmax_attempts = 2\n");
     let out = s.login(Stack::Probe, &[text("1"), text("2"), Reply::Code]);
     assert_eq!(out.rc, PAM_MAXTRIES, "{out:?}");
@@ -69,7 +69,7 @@ fn attempts_used_up_is_maxtries() {
 
 #[test]
 fn expired_code_is_refused() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let s = Setup::new("[otp]\nttl = 10\nmax_resends = 0\n");
     // answer the right code after the ttl: a pause in the middle of the script
     let out = s.login_as(USER, Stack::Probe, &[Reply::Code], &[], |s| {
@@ -82,7 +82,7 @@ fn expired_code_is_refused() {
 
 #[test]
 fn resend_voids_the_old_code() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let s = Setup::new("[otp]\nmax_attempts = 3\nmax_resends = 1\n");
     let out = s.login(Stack::Probe, &[text(""), Reply::CodeNumber(0), Reply::Code]);
     assert_eq!(out.rc, PAM_SUCCESS, "{out:?}");
@@ -96,7 +96,7 @@ fn resend_voids_the_old_code() {
 
 #[test]
 fn unenrolled_under_both_policies() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let s = Setup::new("");
     let out = s.login_as("mallory", Stack::Probe, &[Reply::Code], &[], |s| s.spool_texts());
     assert_eq!(out.rc, PAM_AUTH_ERR);
@@ -111,7 +111,7 @@ fn unenrolled_under_both_policies() {
 
 #[test]
 fn a_malformed_number_is_refused_with_a_log_line() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let s = Setup::new("[policy]\nunenrolled = \"ignore\"\n");
     let out = s.login_as("carol", Stack::Probe, &[], &[], |s| s.spool_texts());
     assert_eq!(out.rc, PAM_AUTH_ERR, "{out:?}");
@@ -121,7 +121,7 @@ fn a_malformed_number_is_refused_with_a_log_line() {
 
 #[test]
 fn every_connector_failing_under_each_policy() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let gw = Gateway::start(Mode::text(500, "internal error"));
     let connectors = http_connector("one", &gw.url("/send"), "") + &http_connector("two", &gw.url("/send"), "");
     for (policy, rc) in [("unavailable", PAM_AUTHINFO_UNAVAIL), ("deny", PAM_AUTH_ERR)] {
@@ -140,7 +140,7 @@ fn every_connector_failing_under_each_policy() {
 
 #[test]
 fn failover_to_the_second_connector() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let bad = Gateway::start(Mode::text(503, "busy"));
     let good = Gateway::start(Mode::json(201, r#"{"sid":"SM123"}"#));
     let connectors =
@@ -161,7 +161,7 @@ fn failover_to_the_second_connector() {
 /// Each fault ends in PAM_AUTHINFO_UNAVAIL (the default policy) with its reason logged.
 #[test]
 fn gateway_faults_are_send_failures() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let error_body = Gateway::start(Mode::json(200, r#"{"messages":[{"status":"2","error-text":"Missing to param"}]}"#));
     let garbage = Gateway::start(Mode::Garbage);
     let not_json = Gateway::start(Mode::text(200, "<html>oops</html>"));
@@ -187,7 +187,7 @@ fn gateway_faults_are_send_failures() {
 
 #[test]
 fn a_hanging_gateway_cannot_outlast_the_budget() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let hang = Gateway::start(Mode::Hang);
     let connectors = http_connector("slow1", &hang.url("/send"), "") + &http_connector("slow2", &hang.url("/send"), "");
     let s = Setup::with_connectors(&format!("[limits]\nlogin_budget = 4\n{connectors}"), false);
@@ -201,7 +201,7 @@ fn a_hanging_gateway_cannot_outlast_the_budget() {
 
 #[test]
 fn tls_gateway_trusted_through_ca_file() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let tls = Gateway::start_tls(Mode::json(201, "{}"));
     let s = Setup::with_connectors("", false);
     let ca = s.path("gateway-ca.pem");
@@ -215,7 +215,7 @@ fn tls_gateway_trusted_through_ca_file() {
 
 #[test]
 fn no_thread_is_started_even_when_a_send_times_out() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let hang = Gateway::start(Mode::Hang);
     let s = Setup::with_connectors(
         &format!("[limits]\nlogin_budget = 2\n{}", http_connector("slow", &format!("http://localhost:{}/send", hang.port), "")),
@@ -229,27 +229,14 @@ fn no_thread_is_started_even_when_a_send_times_out() {
 /// Not even a short-lived thread: every clone(2) the login makes is traced.
 #[test]
 fn no_thread_is_ever_created_during_an_https_send() {
-    require_pam_env!();
-    if !std::path::Path::new("/usr/bin/strace").exists() {
-        eprintln!("SKIPPED: needs strace");
-        return;
-    }
+    require!(Root, PamWrapper, Programs(&["strace"]));
     let tls = Gateway::start_tls(Mode::json(201, "{}"));
     let mut s = Setup::with_connectors("", false);
     let ca = s.path("gateway-ca.pem");
     write_private(&ca, tls.tls_cert_pem.as_deref().unwrap());
     let url = format!("https://localhost:{}/send", tls.port);
     s.rewrite_config(&(s.config_text() + &http_connector("tls", &url, &format!("ca_file = \"{}\"", ca.display()))));
-    let trace = s.path("clone.trace");
-    s.prefix = vec![
-        "/usr/bin/strace".into(),
-        "-f".into(),
-        "-qq".into(),
-        "-e".into(),
-        "trace=clone,clone3,fork,vfork".into(),
-        "-o".into(),
-        trace.display().to_string(),
-    ];
+    let trace = s.trace_clones();
     let out = s.login_as(USER, Stack::Probe, &[Reply::Code], &[], |_| tls.texts());
     assert_eq!(out.rc, PAM_SUCCESS, "{out:?}");
     let calls = std::fs::read_to_string(&trace).unwrap();
@@ -258,7 +245,7 @@ fn no_thread_is_ever_created_during_an_https_send() {
 
 #[test]
 fn proxy_and_certificate_environment_changes_nothing() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let tls = Gateway::start_tls(Mode::json(201, "{}"));
     let untrusted = Gateway::start_tls(Mode::json(201, "{}"));
     let mut s = Setup::with_connectors("", false);
@@ -289,7 +276,7 @@ fn proxy_and_certificate_environment_changes_nothing() {
 
 #[test]
 fn bad_permissions_unknown_keys_and_bad_arguments_are_service_errors() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let mut s = Setup::new("");
     let good_config = s.config_text();
     std::fs::set_permissions(&s.config, std::os::unix::fs::PermissionsExt::from_mode(0o664)).unwrap();
@@ -318,7 +305,7 @@ fn bad_permissions_unknown_keys_and_bad_arguments_are_service_errors() {
 
 #[test]
 fn unsafe_secret_file_is_a_service_error() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let s = Setup::new("");
     let token = s.path("token");
     std::fs::write(&token, "tok\n").unwrap();
@@ -333,7 +320,7 @@ fn unsafe_secret_file_is_a_service_error() {
 
 #[test]
 fn conversation_failures_are_conv_err() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let s = Setup::new("");
     let out = s.login(Stack::Probe, &[Reply::Fail]);
     assert_eq!(out.rc, PAM_CONV_ERR, "{out:?}");
@@ -343,7 +330,7 @@ fn conversation_failures_are_conv_err() {
 
 #[test]
 fn hostile_pam_items() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let s = Setup::new("[policy]\ntrusted_networks = [\"127.0.0.0/8\"]\n");
     let out = s.login_as("al\tice", Stack::Probe, &[Reply::Code], &[], |s| s.spool_texts());
     assert_eq!(out.rc, PAM_USER_UNKNOWN, "{out:?}");
@@ -361,7 +348,7 @@ fn hostile_pam_items() {
 
 #[test]
 fn skip_and_only_groups_use_real_group_membership() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     // root is in group root; alice is not a system user, so lookups fail and the code is asked
     let s = Setup::new("[policy]\nskip_groups = [\"root\"]\n");
     std::fs::write(&s.phones, format!("root {PHONE}\n{USER} {PHONE}\n")).unwrap();
@@ -379,7 +366,7 @@ fn skip_and_only_groups_use_real_group_membership() {
 
 #[test]
 fn nothing_secret_reaches_the_log_or_the_user() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let gw =
         Gateway::start(Mode::json(400, &format!(r#"{{"code":21211,"message":"The 'To' number {PHONE} is not valid. Echo: %TEXT%"}}"#)));
     let good = Gateway::start(Mode::json(201, r#"{"sid":"SM1"}"#));
@@ -402,7 +389,7 @@ fn nothing_secret_reaches_the_log_or_the_user() {
 /// file is untouched).
 #[test]
 fn supplementary_group_membership_counts() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let mut s = Setup::new("[policy]\nskip_groups = [\"smsotp-sup\"]\n");
     std::fs::write(&s.phones, format!("daemon {PHONE}\n")).unwrap();
     let group = s.path("group");
@@ -433,7 +420,7 @@ fn supplementary_group_membership_counts() {
 /// `pam_smsotp(SERVICE:auth): ...`, with no code or full number in it.
 #[test]
 fn logs_go_to_syslog_as_authpriv_with_the_pam_prefix() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     use std::os::unix::net::UnixDatagram;
     let mut s = Setup::new("");
     // installed name, so libpam calls the module pam_smsotp in its log prefix
@@ -476,7 +463,7 @@ fn logs_go_to_syslog_as_authpriv_with_the_pam_prefix() {
 /// steps aside with PAM_IGNORE and a log line, and reads nothing.
 #[test]
 fn a_caller_that_is_not_root_gets_pam_ignore() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let mut s = Setup::new("");
     // the unprivileged client reads only the service file (pam_wrapper copies the whole directory)
     use std::os::unix::fs::PermissionsExt;

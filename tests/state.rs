@@ -5,34 +5,14 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::Command;
 use std::time::Duration;
 
 use common::gateway::{Gateway, Mode};
 use common::*;
 
-fn smsotp(s: &Setup, args: &[&str]) -> (i32, String) {
-    let out = Command::new(smsotp_path()).arg("--config").arg(&s.config).args(args).env_clear().output().unwrap();
-    (out.status.code().unwrap_or(-1), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
-}
-
-/// `smsotp backup-codes generate USER --count N`, and the codes it printed.
-fn backup_codes(s: &Setup, user: &str, n: u32) -> Vec<String> {
-    let (rc, out) = smsotp(s, &["backup-codes", "generate", user, "--count", &n.to_string()]);
-    assert_eq!(rc, 0, "{out}");
-    let codes: Vec<String> = out.lines().filter_map(|l| l.trim().split_once(".  ")).map(|(_, c)| c.trim().to_string()).collect();
-    assert_eq!(codes.len(), n as usize, "{out}");
-    codes
-}
-
-fn state_json(s: &Setup, user: &str) -> serde_json::Value {
-    let path = s.state.join(format!("u-{user}.json"));
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
-}
-
 #[test]
 fn lockout_persists_across_processes_and_lifts_after_the_duration() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let s = Setup::new(
         "[otp]\nmax_attempts = 1\n[limits]\nlockout_failures = 3\nlockout_window = 600\nlockout_duration = 3\nresend_cooldown = 0\nmax_sends_per_hour = 100\n",
     );
@@ -58,7 +38,7 @@ fn lockout_persists_across_processes_and_lifts_after_the_duration() {
 
 #[test]
 fn unlock_lifts_a_lockout() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let s = Setup::new("[otp]\nmax_attempts = 2\n[limits]\nlockout_failures = 2\nlockout_duration = 900\nresend_cooldown = 0\n");
     assert_eq!(s.login(Stack::Probe, &[text("1"), text("2")]).rc, PAM_AUTH_ERR);
     assert_eq!(s.login(Stack::Probe, &[Reply::Code]).rc, PAM_AUTH_ERR);
@@ -69,7 +49,7 @@ fn unlock_lifts_a_lockout() {
 
 #[test]
 fn hourly_cap_holds_across_processes_and_leaves_backup_codes() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let s = Setup::new("[limits]\nmax_sends_per_hour = 3\nresend_cooldown = 0\n");
     for _ in 0..3 {
         let out = s.login(Stack::Probe, &[Reply::Code]);
@@ -89,7 +69,7 @@ fn hourly_cap_holds_across_processes_and_leaves_backup_codes() {
 
 #[test]
 fn cooldown_holds_across_processes() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let s = Setup::new("[otp]\nmax_attempts = 1\n[limits]\nresend_cooldown = 2\nmax_sends_per_hour = 100\n");
     assert_eq!(s.login(Stack::Probe, &[Reply::Code]).rc, PAM_SUCCESS);
     let out = s.login(Stack::Probe, &[text("123456")]);
@@ -103,7 +83,7 @@ fn cooldown_holds_across_processes() {
 
 #[test]
 fn a_backup_code_works_once() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let s = Setup::new("");
     let codes = backup_codes(&s, USER, 3);
     assert!(codes.iter().all(|c| c.len() == 9 && &c[4..5] == "-"), "{codes:?}");
@@ -121,12 +101,12 @@ fn a_backup_code_works_once() {
     }
     assert_eq!(smsotp(&s, &["backup-codes", "revoke", USER]).0, 0);
     assert_eq!(s.login(Stack::Probe, &[text(&codes[0]), Reply::Code]).rc, PAM_SUCCESS);
-    assert_eq!(state_json(&s, USER)["backup_codes"].as_array().unwrap().len(), 0);
+    assert_eq!(s.state_json(USER)["backup_codes"].as_array().unwrap().len(), 0);
 }
 
 #[test]
 fn backup_only_after_a_gateway_outage() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let gw = Gateway::start(Mode::text(503, "down"));
     let s = Setup::with_connectors(
         &format!(
@@ -145,7 +125,7 @@ fn backup_only_after_a_gateway_outage() {
 
 #[test]
 fn grace_skips_then_expires() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let s = Setup::new("[policy]\ngrace = 2\n");
     let from = |h: &str| vec!["--rhost".to_string(), h.to_string()];
     let a = from("198.51.100.7");
@@ -169,7 +149,7 @@ fn grace_skips_then_expires() {
 
 #[test]
 fn hostile_user_names_stay_inside_the_state_directory() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let s = Setup::new("[otp]\nmax_attempts = 1\n");
     let names = ["../../escape", "a/b", "..", ".hidden", "x".repeat(250).as_str().to_owned().leak() as &str, "semi;colon", "üser"];
     let mut phones = format!("{USER} {PHONE}\n");
@@ -191,13 +171,13 @@ fn hostile_user_names_stay_inside_the_state_directory() {
     let outside_after: Vec<_> = std::fs::read_dir(s.dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(outside_before.len(), outside_after.len(), "a file appeared outside the state directory");
     assert!(!s.dir.path().parent().unwrap().join("escape").exists());
-    let v = state_json(&s, "%2E%2E%2F%2E%2E%2Fescape");
+    let v = s.state_json("%2E%2E%2F%2E%2E%2Fescape");
     assert_eq!(v["failures"].as_array().unwrap().len(), 1);
 }
 
 #[test]
 fn an_insecure_state_directory_is_refused() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let s = Setup::new("");
     assert_eq!(s.login(Stack::Probe, &[Reply::Code]).rc, PAM_SUCCESS);
     let meta = std::fs::metadata(&s.state).unwrap();
@@ -226,7 +206,7 @@ fn an_insecure_state_directory_is_refused() {
 
 #[test]
 fn a_symlinked_state_file_is_not_followed() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let s = Setup::new("");
     assert_eq!(s.login(Stack::Probe, &[Reply::Code]).rc, PAM_SUCCESS);
     let victim = s.path("victim");
@@ -241,7 +221,7 @@ fn a_symlinked_state_file_is_not_followed() {
 
 #[test]
 fn a_truncated_state_file_does_not_unlock_anyone() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let s = Setup::new("[otp]\nmax_attempts = 2\n[limits]\nlockout_failures = 2\nlockout_duration = 900\nresend_cooldown = 0\n");
     assert_eq!(s.login(Stack::Probe, &[text("1"), text("2")]).rc, PAM_AUTH_ERR);
     let path = s.state.join("u-alice.json");
@@ -265,7 +245,7 @@ fn a_truncated_state_file_does_not_unlock_anyone() {
 /// at the integer limits: a normal PAM answer, never an abort of the host.
 #[test]
 fn hostile_state_files_get_a_normal_pam_answer() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let s = Setup::new("[limits]\nlockout_duration = 900\nresend_cooldown = 0\n");
     std::fs::create_dir_all(&s.state).unwrap();
     std::fs::set_permissions(&s.state, std::fs::Permissions::from_mode(0o700)).unwrap();
@@ -287,7 +267,7 @@ fn hostile_state_files_get_a_normal_pam_answer() {
     write_private(&path, &extreme);
     let out = s.login(Stack::Probe, &[Reply::Code]);
     assert_eq!(out.rc, PAM_AUTH_ERR, "still locked, for at most the duration: {out:?}");
-    let locked_until = state_json(&s, USER)["locked_until"].as_u64().unwrap_or(0);
+    let locked_until = s.state_json(USER)["locked_until"].as_u64().unwrap_or(0);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     assert!(locked_until == u64::MAX || locked_until <= now + 900, "{locked_until}");
     let (rc, status) = smsotp(&s, &["status", USER]);
@@ -309,12 +289,12 @@ fn hostile_state_files_get_a_normal_pam_answer() {
 
 #[test]
 fn unlock_of_a_damaged_file_keeps_the_backup_codes_it_can_trust() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let s = Setup::new("[otp]\nmax_attempts = 2\n[limits]\nlockout_failures = 2\nresend_cooldown = 0\n");
     let codes = backup_codes(&s, USER, 3);
     assert_eq!(s.login(Stack::Probe, &[text("1"), text("2")]).rc, PAM_AUTH_ERR);
     let path = s.state.join("u-alice.json");
-    let mut damaged = state_json(&s, USER);
+    let mut damaged = s.state_json(USER);
     damaged["failures"] = serde_json::json!("not a list");
     damaged["backup_codes"].as_array_mut().unwrap().push(serde_json::json!("$argon2id$v=19$m=4194304,t=2,p=1$c2FsdA$YWFh"));
     write_private(&path, &damaged.to_string());
@@ -329,7 +309,7 @@ fn unlock_of_a_damaged_file_keeps_the_backup_codes_it_can_trust() {
 /// cooldown, a grace and a lock last at most their configured length from now.
 #[test]
 fn future_times_never_lengthen_a_cooldown_grace_or_lock() {
-    require_pam_env!();
+    require!(Root, PamWrapper);
     let s = Setup::new("[policy]\ngrace = 2\n[limits]\nresend_cooldown = 2\nlockout_duration = 2\nmax_sends_per_hour = 1000\n");
     std::fs::create_dir_all(&s.state).unwrap();
     std::fs::set_permissions(&s.state, std::fs::Permissions::from_mode(0o700)).unwrap();
@@ -352,7 +332,7 @@ fn future_times_never_lengthen_a_cooldown_grace_or_lock() {
     assert_eq!(out.rc, PAM_SUCCESS, "grace and cooldown ended within their 2 s: {out:?}");
     assert_eq!(s.spool_texts().len(), 1);
     // a lock stamped 30 days ahead lasts lockout_duration
-    let mut state = state_json(&s, USER);
+    let mut state = s.state_json(USER);
     state["locked_until"] = serde_json::json!(far);
     write_private(&path, &state.to_string());
     assert_eq!(s.login(Stack::Probe, &[Reply::Code]).rc, PAM_AUTH_ERR);

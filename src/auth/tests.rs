@@ -1,7 +1,7 @@
 //! The flow against fakes: one test (or more) per row of DESIGN.md's table.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use crate::log::MemoryLog;
 
 const PHONE: &str = "+15551234567";
 
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 enum Say {
     /// The newest code that was sent.
     Code,
@@ -25,7 +25,8 @@ enum Say {
     Text(&'static str),
     /// Let time pass, then take the next step.
     Wait(u64),
-    /// The conversation breaks (Ctrl-C, no tty).
+    /// The conversation breaks (Ctrl-C, no tty): the way to end a script
+    /// whose login must end in a failed conversation.
     Hangup,
     /// The next info message cannot be shown.
     FailInfo,
@@ -43,19 +44,46 @@ struct Shared {
     infos: RefCell<Vec<String>>,
 }
 
+/// A message the flow shows besides its prompts.
+#[derive(Clone, Debug, PartialEq)]
+enum Shown {
+    Error(String),
+    Info(String),
+}
+
+/// The user at the other end, strict like kanidm's PAM test double: it answers
+/// prompts from the script and nothing else. A prompt after the script's last
+/// step, or a message the test did not declare (when it declares them), fails
+/// the test; so does a script (or a declared message) left over at the end.
 struct FakePrompter {
-    script: Vec<Say>,
+    script: VecDeque<Say>,
     shared: Rc<Shared>,
+    /// When the test declares them: every error and info message, in order.
+    messages: Option<VecDeque<Shown>>,
+}
+
+impl FakePrompter {
+    fn new(script: Vec<Say>, shared: Rc<Shared>) -> FakePrompter {
+        FakePrompter { script: script.into(), shared, messages: None }
+    }
+
+    fn shown(&mut self, message: Shown) {
+        if let Some(expected) = &mut self.messages {
+            match expected.pop_front() {
+                Some(next) if next == message => {}
+                next => panic!("unexpected message {message:?}; the test expected {next:?} next"),
+            }
+        }
+    }
 }
 
 impl Prompter for FakePrompter {
     fn prompt(&mut self, text: &str, _echo: bool) -> Result<Zeroizing<String>, ConversationError> {
         self.shared.prompts.borrow_mut().push(text.to_string());
         loop {
-            if self.script.is_empty() {
-                return Err(ConversationError);
-            }
-            let step = self.script.remove(0);
+            let Some(step) = self.script.pop_front() else {
+                panic!("unexpected prompt {text:?}: the script has no step left (end it with Say::Hangup for a failed conversation)");
+            };
             let sent = self.shared.sent.borrow();
             return match step {
                 Say::Wait(s) => {
@@ -74,21 +102,36 @@ impl Prompter for FakePrompter {
                 Say::PaddedCode => Ok(Zeroizing::new(format!("  {} \n", sent.last().map(|m| m.1.clone()).unwrap_or_default()))),
                 Say::CodeNumber(n) => Ok(Zeroizing::new(sent[n].1.clone())),
                 Say::Text(t) => Ok(Zeroizing::new(t.to_string())),
-                Say::Hangup | Say::FailInfo => Err(ConversationError),
+                Say::Hangup => Err(ConversationError),
+                Say::FailInfo => panic!("unexpected prompt {text:?}: the script's next step was an info message that fails"),
             };
         }
     }
     fn error(&mut self, text: &str) -> Result<(), ConversationError> {
         self.shared.errors.borrow_mut().push(text.to_string());
+        self.shown(Shown::Error(text.to_string()));
         Ok(())
     }
     fn info(&mut self, text: &str) -> Result<(), ConversationError> {
-        if matches!(self.script.first(), Some(Say::FailInfo)) {
-            self.script.remove(0);
+        if matches!(self.script.front(), Some(Say::FailInfo)) {
+            self.script.pop_front();
             return Err(ConversationError);
         }
         self.shared.infos.borrow_mut().push(text.to_string());
+        self.shown(Shown::Info(text.to_string()));
         Ok(())
+    }
+}
+
+impl Drop for FakePrompter {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        assert!(self.script.is_empty(), "the script was not used up; left over: {:?}", self.script);
+        if let Some(expected) = &self.messages {
+            assert!(expected.is_empty(), "expected messages never shown: {expected:?}");
+        }
     }
 }
 
@@ -245,6 +288,8 @@ struct Case {
     fail_after_first: bool,
     store: FakeStore,
     groups: HashMap<&'static str, Vec<&'static str>>,
+    /// When set, the login must show exactly these error and info messages.
+    messages: Option<Vec<Shown>>,
 }
 
 struct Result_ {
@@ -275,13 +320,15 @@ impl Case {
             fail_after_first: false,
             store: FakeStore::default(),
             groups: HashMap::from([("alice", vec!["alice", "staff"])]),
+            messages: None,
         }
     }
 
     fn run(self) -> Result_ {
         let shared = Rc::new(Shared::default());
         shared.now.set(Duration::from_secs(1_700_000_000));
-        let mut prompter = FakePrompter { script: self.script, shared: shared.clone() };
+        let mut prompter = FakePrompter::new(self.script, shared.clone());
+        prompter.messages = self.messages.map(VecDeque::from);
         let dirs: Vec<Box<dyn Directory>> = vec![Box::new(FakeDirectory(self.directory))];
         let sender = FakeSender { shared: shared.clone(), fail: Cell::new(self.sender_failures), fail_after_first: self.fail_after_first };
         let mut store = self.store;
@@ -354,7 +401,7 @@ fn wrong_then_right_says_wrong_code_once() {
 
 #[test]
 fn attempts_used_up_is_maxtries() {
-    let r = Case::new(vec![Say::Text("1"), Say::Text("2"), Say::Text("3"), Say::Code]).run();
+    let r = Case::new(vec![Say::Text("1"), Say::Text("2"), Say::Text("3")]).run();
     assert_eq!(r.outcome, Outcome::MaxTries);
     assert_eq!(r.errors(), vec![MSG_WRONG, MSG_WRONG, MSG_TOO_MANY]);
     assert_eq!(r.shared.prompts.borrow().len(), 3);
@@ -408,7 +455,7 @@ fn empty_answer_beyond_max_resends_sends_nothing() {
 
 #[test]
 fn empty_answers_alone_end_in_maxtries() {
-    let mut case = Case::new(vec![Say::Text(""); 10]);
+    let mut case = Case::new(vec![Say::Text(""); 3]);
     case.config.otp.max_resends = 0;
     let r = case.run();
     assert_eq!(r.outcome, Outcome::MaxTries);
@@ -417,13 +464,13 @@ fn empty_answers_alone_end_in_maxtries() {
 
 #[test]
 fn unenrolled_user_denied_or_ignored_by_policy() {
-    let mut case = Case::new(vec![Say::Code]);
+    let mut case = Case::new(vec![]);
     case.login.user = "mallory".into();
     let r = case.run();
     assert_eq!(r.outcome, Outcome::Denied(DenyReason::Unenrolled));
     assert_eq!(r.sent(), 0);
 
-    let mut case = Case::new(vec![Say::Code]);
+    let mut case = Case::new(vec![]);
     case.login.user = "mallory".into();
     case.config.policy.unenrolled = UnenrolledPolicy::Ignore;
     let r = case.run();
@@ -432,7 +479,7 @@ fn unenrolled_user_denied_or_ignored_by_policy() {
 
 #[test]
 fn a_bad_number_in_the_directory_is_denied_even_when_unenrolled_is_ignore() {
-    let mut case = Case::new(vec![Say::Code]);
+    let mut case = Case::new(vec![]);
     case.directory = DirAnswer::Map(HashMap::from([("alice".to_string(), "12345".to_string())]));
     case.config.policy.unenrolled = UnenrolledPolicy::Ignore;
     let r = case.run();
@@ -486,7 +533,7 @@ fn failing_group_lookup_never_waives_the_code() {
 
 #[test]
 fn locked_out_user_gets_no_sms() {
-    let mut case = Case::new(vec![Say::Code]);
+    let mut case = Case::new(vec![]);
     case.store.locked = true;
     let r = case.run();
     assert_eq!(r.outcome, Outcome::Denied(DenyReason::LockedOut));
@@ -496,7 +543,7 @@ fn locked_out_user_gets_no_sms() {
 
 #[test]
 fn a_failure_that_locks_ends_the_login() {
-    let mut case = Case::new(vec![Say::Text("1"), Say::Text("2"), Say::Code]);
+    let mut case = Case::new(vec![Say::Text("1"), Say::Text("2")]);
     case.store.lock_after = Some(2);
     let r = case.run();
     assert_eq!(r.outcome, Outcome::Denied(DenyReason::LockedOut));
@@ -515,17 +562,17 @@ fn grace_skips_with_ignore() {
 
 #[test]
 fn directory_failure_follows_policy() {
-    let mut case = Case::new(vec![Say::Code]);
+    let mut case = Case::new(vec![]);
     case.directory = DirAnswer::Down;
     assert_eq!(case.run().outcome, Outcome::Unavailable(UnavailableReason::Directory));
 
-    let mut case = Case::new(vec![Say::Code]);
+    let mut case = Case::new(vec![]);
     case.directory = DirAnswer::Down;
     case.config.policy.on_directory_failure = DirectoryFailurePolicy::Deny;
     assert_eq!(case.run().outcome, Outcome::Denied(DenyReason::DirectoryFailed));
 
     // next, with nothing after it: an outage never looks like "no phone"
-    let mut case = Case::new(vec![Say::Code]);
+    let mut case = Case::new(vec![]);
     case.directory = DirAnswer::Down;
     case.config.policy.on_directory_failure = DirectoryFailurePolicy::Next;
     case.config.policy.unenrolled = UnenrolledPolicy::Ignore;
@@ -534,13 +581,13 @@ fn directory_failure_follows_policy() {
 
 #[test]
 fn send_failure_follows_policy() {
-    let mut case = Case::new(vec![Say::Code]);
+    let mut case = Case::new(vec![]);
     case.sender_failures = 1;
     let r = case.run();
     assert_eq!(r.outcome, Outcome::Unavailable(UnavailableReason::Send));
     assert_eq!(r.errors(), vec![MSG_SEND_FAILED]);
 
-    let mut case = Case::new(vec![Say::Code]);
+    let mut case = Case::new(vec![]);
     case.sender_failures = 1;
     case.config.policy.on_send_failure = SendFailurePolicy::Deny;
     assert_eq!(case.run().outcome, Outcome::Denied(DenyReason::SendFailed));
@@ -570,7 +617,7 @@ fn backup_code_accepted_in_place_of_the_sms_code() {
     case.store.backup = vec!["ABCD-EFGH".into()];
     assert_eq!(case.run().outcome, Outcome::SuccessWithBackupCode { remaining: 0 });
 
-    let mut case = Case::new(vec![Say::Text("ABCD-EFGH")]);
+    let mut case = Case::new(vec![Say::Text("ABCD-EFGH"), Say::Hangup]);
     case.store.backup = vec!["ABCD-EFGH".into()];
     case.config.backup_codes.enabled = false;
     assert_eq!(case.run().outcome, Outcome::ConversationFailed, "disabled backup codes are wrong answers");
@@ -597,14 +644,14 @@ fn conversation_failure_is_conv_err() {
 
 #[test]
 fn a_broken_store_follows_on_failure_and_is_never_success() {
-    let mut case = Case::new(vec![Say::Code]);
+    let mut case = Case::new(vec![]);
     case.store.broken = true;
     let r = case.run();
     assert_eq!(r.outcome, Outcome::Unavailable(UnavailableReason::Store), "the default: unavailable");
     assert_eq!(r.sent(), 0);
     assert!(r.log.0.borrow().iter().any(|(level, _)| *level == crate::log::Level::Critical));
 
-    let mut case = Case::new(vec![Say::Code]);
+    let mut case = Case::new(vec![]);
     case.store.read_only = true;
     case.config.state.on_failure = StoreFailurePolicy::Deny;
     let r = case.run();
@@ -636,12 +683,12 @@ fn degrade_still_asks_for_the_sms_code_and_refuses_backup_codes() {
         assert!(r.errors().contains(&MSG_NO_BACKUP_NOW.to_string()), "{:?}", r.errors());
     }
     // limits still hold where the store can be read
-    let mut case = Case::new(vec![Say::Code]);
+    let mut case = Case::new(vec![]);
     case.store.read_only = true;
     case.store.locked = true;
     case.config.state.on_failure = StoreFailurePolicy::Degrade;
     assert_eq!(case.run().outcome, Outcome::Denied(DenyReason::LockedOut));
-    let mut case = Case::new(vec![Say::Code]);
+    let mut case = Case::new(vec![]);
     case.store.read_only = true;
     case.store.allowance = Some(SendAllowance::HourlyCap);
     case.config.state.on_failure = StoreFailurePolicy::Degrade;
@@ -660,7 +707,7 @@ fn skip_rules_need_no_store() {
 
 #[test]
 fn numbers_outside_the_allowed_prefixes_get_no_sms() {
-    let mut case = Case::new(vec![Say::Code]);
+    let mut case = Case::new(vec![]);
     case.config.phone.allowed_prefixes = vec!["+49".into(), "+43".into()];
     let r = case.run();
     assert_eq!(r.outcome, Outcome::Denied(DenyReason::PrefixNotAllowed));
@@ -707,7 +754,7 @@ fn the_time_budget_is_what_connectors_get() {
     }
     let config = Config::parse("[limits]\nlogin_budget = 12\n").unwrap();
     let shared = Rc::new(Shared::default());
-    let mut prompter = FakePrompter { script: vec![], shared: shared.clone() };
+    let mut prompter = FakePrompter::new(vec![], shared.clone());
     let dirs: Vec<Box<dyn Directory>> =
         vec![Box::new(FakeDirectory(DirAnswer::Map(HashMap::from([("alice".to_string(), PHONE.to_string())]))))];
     let sender = BudgetSender(Cell::new(Duration::ZERO));
@@ -752,7 +799,7 @@ fn a_lock_set_while_this_login_waits_keeps_the_backup_code() {
 
 #[test]
 fn a_wrong_answer_after_another_login_locked_the_user_ends_the_login() {
-    let mut case = Case::new(vec![Say::Text("000000"), Say::Code]);
+    let mut case = Case::new(vec![Say::Text("000000")]);
     case.store.locked_by_another = true;
     let r = case.run();
     assert_eq!(r.outcome, Outcome::Denied(DenyReason::LockedOut));
@@ -807,14 +854,14 @@ fn every_spelling_of_a_name_is_the_canonical_account() {
         assert!(r.store.grace_keys.iter().all(|(user, _)| user == "alice"), "{spelling}: {:?}", r.store.grace_keys);
     }
     // a lock on alice holds for every spelling, and nothing is sent
-    let mut case = Case::new(vec![Say::Code]);
+    let mut case = Case::new(vec![]);
     case.login.user = "ALICE".into();
     case.store.locked = true;
     let r = case.run();
     assert_eq!(r.outcome, Outcome::Denied(DenyReason::LockedOut));
     assert_eq!(r.sent(), 0);
     // a name the name service does not know is kept as given
-    let mut case = Case::new(vec![Say::Code]);
+    let mut case = Case::new(vec![]);
     case.login.user = "mallory".into();
     assert_eq!(case.run().outcome, Outcome::Denied(DenyReason::Unenrolled));
 }
@@ -833,7 +880,7 @@ fn the_code_in_hand_runs_on_a_monotonic_clock() {
 
 #[test]
 fn the_password_as_an_answer_ends_the_login_without_a_failure_or_more_sms() {
-    let mut case = Case::new(vec![Say::Text("Hunter2-pw"), Say::Text("Hunter2-pw"), Say::Text("Hunter2-pw")]);
+    let mut case = Case::new(vec![Say::Text("Hunter2-pw")]);
     case.config.otp.max_resends = 3;
     let r = case.run();
     assert_eq!(r.outcome, Outcome::Denied(DenyReason::PasswordAsCode));
@@ -873,4 +920,44 @@ fn backup_only_without_backup_codes_is_refused_by_the_validator() {
     let e = Config::parse("[policy]\non_send_failure = \"backup_only\"\n[backup_codes]\nenabled = false\n").unwrap_err();
     assert!(e.to_string().contains("policy.on_send_failure"), "{e}");
     assert!(Config::parse("[policy]\non_send_failure = \"backup_only\"\n").is_ok());
+}
+
+// The fake prompter is strict: these prove it, so that a test cannot pass by
+// a conversation it did not script.
+
+#[test]
+#[should_panic(expected = "the script has no step left")]
+fn the_fake_prompter_fails_a_prompt_its_script_does_not_answer() {
+    Case::new(vec![Say::Text("000000")]).run();
+}
+
+#[test]
+#[should_panic(expected = "the script was not used up")]
+fn the_fake_prompter_fails_a_script_left_over() {
+    Case::new(vec![Say::Code, Say::Code]).run();
+}
+
+#[test]
+#[should_panic(expected = "unexpected message Error(\"Wrong code.\")")]
+fn the_fake_prompter_fails_a_message_the_test_did_not_declare() {
+    let mut case = Case::new(vec![Say::Text("000000"), Say::Code]);
+    case.messages = Some(vec![]);
+    case.run();
+}
+
+#[test]
+#[should_panic(expected = "expected messages never shown")]
+fn the_fake_prompter_fails_a_declared_message_never_shown() {
+    let mut case = Case::new(vec![Say::Code]);
+    case.messages = Some(vec![Shown::Error(MSG_WRONG.into())]);
+    case.run();
+}
+
+#[test]
+fn a_resend_then_a_wrong_code_shows_exactly_two_messages() {
+    let mut case = Case::new(vec![Say::Text(""), Say::Text("000000"), Say::Code]);
+    case.messages = Some(vec![Shown::Info(MSG_NEW_CODE.into()), Shown::Error(MSG_WRONG.into())]);
+    let r = case.run();
+    assert_eq!(r.outcome, Outcome::Success);
+    assert_eq!(r.sent(), 2);
 }

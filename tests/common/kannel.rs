@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -32,10 +32,6 @@ pub struct Kannel {
     admin_port: u16,
     /// Lines fakesmsc printed for messages it received.
     received: Arc<Mutex<Vec<String>>>,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
 /// Whether something listens on 127.0.0.1:port, read from /proc (a TCP connect
@@ -69,7 +65,7 @@ pub fn http_get(port: u16, target: &str) -> String {
 impl Kannel {
     pub fn start() -> Kannel {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (admin, smsbox, smsc, sendsms) = (free_port(), free_port(), free_port(), free_port());
+        let (admin, smsbox, smsc, sendsms) = (super::free_port(), super::free_port(), super::free_port(), super::free_port());
         let d = dir.path().display();
         let conf = format!(
             r#"group = core

@@ -1,15 +1,26 @@
-//! Logins through real libpam under pam_wrapper, driven from Rust: a service
-//! directory of the test's own, pam_matrix as the password step, the module
-//! as built by cargo, and tests/support/pamclient.py as the application.
+//! What the integration tests share. This file: logins through real libpam
+//! under pam_wrapper, driven from Rust: a service directory of the test's own,
+//! pam_matrix as the password step, the module as built by cargo, and
+//! tests/support/pamclient.py as the application. Beside it: `skip` (the
+//! `require!` macro), `arch` (where the system keeps its PAM modules),
+//! `world`, `syslog` and `sshd` (real sshd, sudo, su
+//! and login in a private mount namespace), and the fake peers `gateway`,
+//! `kannel` and `slapd`.
 
-// each test binary uses a part of the shared harness
+// Every test binary compiles all of this and uses only its own part of it.
 #![allow(dead_code)]
 
+pub mod arch;
 pub mod gateway;
 pub mod kannel;
+pub mod skip;
 pub mod slapd;
+pub mod sshd;
+pub mod syslog;
+pub mod world;
 
 use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -18,8 +29,6 @@ use std::time::{Duration, Instant};
 pub const USER: &str = "alice";
 pub const PASSWORD: &str = "secret";
 pub const PHONE: &str = "+15551234567";
-pub const PAM_WRAPPER_MODULES: &str = "/usr/lib/x86_64-linux-gnu/pam_wrapper";
-pub const SECURITY: &str = "/usr/lib/x86_64-linux-gnu/security";
 
 pub const PAM_SUCCESS: i32 = 0;
 pub const PAM_SERVICE_ERR: i32 = 3;
@@ -33,35 +42,9 @@ pub const IGNORED: i32 = 31;
 
 static WRAPPER_STARTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// Tests that need root or pam_wrapper say so and skip, visibly.
-pub fn skip_reason() -> Option<String> {
-    if !nix_is_root() {
-        return Some("needs root (the module only trusts root-owned config files)".into());
-    }
-    if !Path::new("/usr/lib/x86_64-linux-gnu/libpam_wrapper.so").exists() {
-        return Some("needs pam_wrapper (Debian package libpam-wrapper)".into());
-    }
-    if !Path::new(PAM_WRAPPER_MODULES).join("pam_matrix.so").exists() {
-        return Some("needs pam_matrix.so from libpam-wrapper".into());
-    }
-    None
-}
-
-#[macro_export]
-macro_rules! require_pam_env {
-    () => {
-        if let Some(why) = common::skip_reason() {
-            eprintln!("SKIPPED {}: {why}", module_path!());
-            return;
-        }
-    };
-}
-
-pub fn nix_is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
-        .unwrap_or(false)
+/// A loopback port nothing listens on (until someone binds it).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
 /// A private (0700) directory for one test, outside /tmp (which each login
@@ -87,8 +70,32 @@ pub fn module_path() -> PathBuf {
         .expect("libpam_smsotp.so is missing: cargo test builds it with the library")
 }
 
+// The admin CLI as the tests run it: `smsotp --config <the setup's config>`,
+// with an empty environment.
+
 pub fn smsotp_path() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_smsotp"))
+}
+
+/// `smsotp --config CONF ARGS...`: (exit code, stdout then stderr).
+pub fn smsotp(s: &Setup, args: &[&str]) -> (i32, String) {
+    let out = Command::new(smsotp_path()).arg("--config").arg(&s.config).args(args).env_clear().output().expect("run smsotp");
+    (out.status.code().unwrap_or(-1), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// As `smsotp`, which must succeed: its output.
+pub fn smsotp_ok(s: &Setup, args: &[&str]) -> String {
+    let (rc, text) = smsotp(s, args);
+    assert_eq!(rc, 0, "smsotp {args:?}: {text}");
+    text
+}
+
+/// `smsotp backup-codes generate USER --count N`, and the codes it printed.
+pub fn backup_codes(s: &Setup, user: &str, n: u32) -> Vec<String> {
+    let out = smsotp_ok(s, &["backup-codes", "generate", user, "--count", &n.to_string()]);
+    let codes: Vec<String> = out.lines().filter_map(|l| l.trim().split_once(".  ")).map(|(_, c)| c.trim().to_string()).collect();
+    assert_eq!(codes.len(), n as usize, "{out}");
+    codes
 }
 
 pub fn write_private(path: &Path, text: &str) {
@@ -227,18 +234,21 @@ impl Setup {
         let p = self.dir.path();
         let module = &self.module;
         let args = format!("config={} {}", self.config.display(), self.module_args);
+        let (matrix, security) = (arch::pam_wrapper_modules().join("pam_matrix.so"), arch::security_dir());
+        let security = security.display();
         let password = format!(
-            "auth requisite {PAM_WRAPPER_MODULES}/pam_matrix.so passdb={}\nauth required {} {args}\naccount required {SECURITY}/pam_permit.so\n",
+            "auth requisite {} passdb={}\nauth required {} {args}\naccount required {security}/pam_permit.so\n",
+            matrix.display(),
             p.join("passdb").display(),
             module.display()
         );
         std::fs::write(p.join("smsotp-test"), password).expect("service");
         let probe = format!(
-            "auth [success=done ignore=1 default=die] {} {args}\nauth requisite {SECURITY}/pam_deny.so\nauth required {SECURITY}/pam_debug.so auth=incomplete\n",
+            "auth [success=done ignore=1 default=die] {} {args}\nauth requisite {security}/pam_deny.so\nauth required {security}/pam_debug.so auth=incomplete\n",
             module.display()
         );
         std::fs::write(p.join("smsotp-probe"), probe).expect("service");
-        std::fs::write(p.join("other"), format!("auth required {SECURITY}/pam_deny.so\naccount required {SECURITY}/pam_deny.so\n"))
+        std::fs::write(p.join("other"), format!("auth required {security}/pam_deny.so\naccount required {security}/pam_deny.so\n"))
             .expect("other");
     }
 
@@ -255,16 +265,50 @@ impl Setup {
         std::fs::read_to_string(&self.config).expect("config")
     }
 
-    /// Texts of every SMS in the spool.
-    pub fn spool_texts(&self) -> Vec<String> {
+    /// (to, text) of every SMS in the spool, in order.
+    pub fn spool_messages(&self) -> Vec<(String, String)> {
         std::fs::read_to_string(&self.spool)
             .unwrap_or_default()
             .lines()
             .map(|l| {
                 let v: serde_json::Value = serde_json::from_str(l).expect("spool line is JSON");
-                v["text"].as_str().expect("text").to_string()
+                (v["to"].as_str().expect("to").to_string(), v["text"].as_str().expect("text").to_string())
             })
             .collect()
+    }
+
+    /// Texts of every SMS in the spool.
+    pub fn spool_texts(&self) -> Vec<String> {
+        self.spool_messages().into_iter().map(|(_, text)| text).collect()
+    }
+
+    /// The numbers the spool received, in order.
+    pub fn spool_numbers(&self) -> Vec<String> {
+        self.spool_messages().into_iter().map(|(to, _)| to).collect()
+    }
+
+    /// `[state].dir`/u-USER.json: the user's state file.
+    pub fn state_file(&self, user: &str) -> PathBuf {
+        self.state.join(format!("u-{user}.json"))
+    }
+
+    /// The user's state file, parsed.
+    pub fn state_json(&self, user: &str) -> serde_json::Value {
+        let path = self.state_file(user);
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// Run the client under strace, tracing every clone, fork and vfork into
+    /// the returned file (empty when the login started no thread or process).
+    pub fn trace_clones(&mut self) -> PathBuf {
+        let trace = self.path("clone.trace");
+        self.prefix = ["strace", "-f", "-qq", "-e", "trace=clone,clone3,fork,vfork", "-o"]
+            .iter()
+            .map(|a| a.to_string())
+            .chain([trace.display().to_string()])
+            .collect();
+        trace
     }
 
     pub fn login(&self, stack: Stack, script: &[Reply]) -> Outcome {

@@ -3,7 +3,7 @@
 // each test binary uses a part of the shared harness
 #![allow(dead_code)]
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -30,10 +30,6 @@ pub struct Slapd {
     pub ca: PathBuf,
     /// A CA that signed nothing here: trusting only it must fail.
     pub other_ca: PathBuf,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port")
 }
 
 /// The directory's people: every case the tests need.
@@ -165,7 +161,7 @@ access to * by * read
             .output()
             .expect("slapadd");
         assert!(out.status.success(), "slapadd: {}", String::from_utf8_lossy(&out.stderr));
-        let (port, tls_port) = (free_port(), free_port());
+        let (port, tls_port) = (super::free_port(), super::free_port());
         let mut slapd = Slapd { dir, child: None, port, tls_port, ca, other_ca };
         slapd.run();
         slapd
