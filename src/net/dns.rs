@@ -129,16 +129,20 @@ impl Resolver {
     }
 
     /// A and AAAA records of `name` from the first nameserver that answers.
+    /// The servers are asked in turn, round after round (UDP may lose a
+    /// question), until one answers or the deadline comes.
     fn query_all(&self, name: &str, deadline: Instant) -> Result<Vec<IpAddr>, ResolveError> {
         let mut last = ResolveError::Timeout;
-        for server in &self.nameservers {
-            if Instant::now() >= deadline {
-                return Err(ResolveError::Timeout);
-            }
-            match ask(*server, name, deadline) {
-                Ok(answer) => return Ok(answer),
-                Err(e @ ResolveError::NotFound) => return Err(e),
-                Err(e) => last = e,
+        for _round in 0..3 {
+            for server in &self.nameservers {
+                if Instant::now() >= deadline {
+                    return Err(ResolveError::Timeout);
+                }
+                match ask(*server, name, deadline) {
+                    Ok(answer) => return Ok(answer),
+                    Err(e @ ResolveError::NotFound) => return Err(e),
+                    Err(e) => last = e,
+                }
             }
         }
         Err(last)

@@ -358,13 +358,13 @@ impl Setup {
     ) -> Outcome {
         let mut cmd = self.client_command(user, stack, extra_args);
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let started = Instant::now();
         // pam_wrapper picks its copy directory /tmp/pam.X by lstat-then-mkdir
         // when the client starts PAM, so two clients starting at once can share
         // one and read each other's service files. Starts are taken one at a
         // time: the lock is held until the client's first line, which comes
-        // after pam_start.
+        // after pam_start. The login's time starts once the lock is ours.
         let mut starting = Some(WRAPPER_STARTS.lock().unwrap_or_else(|e| e.into_inner()));
+        let started = Instant::now();
         let mut child = cmd.spawn().expect("start pamclient");
         let mut stdin = child.stdin.take().expect("stdin");
         let stdout = BufReader::new(child.stdout.take().expect("stdout"));
