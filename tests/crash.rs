@@ -161,3 +161,154 @@ fn a_kill_storm_neither_loses_nor_double_counts_anything() {
     assert!(status(&s).contains("locked: yes"), "still locked");
     assert_eq!(s.login(Stack::Probe, &[Reply::Code]).rc, PAM_AUTH_ERR);
 }
+
+/// The syscalls of a state write: the redo record and the in-place rewrite
+/// (pwrite64, ftruncate, fdatasync), a first state file (fsync, rename).
+const WRITE_STEPS: [&str; 5] = ["pwrite64", "ftruncate", "fdatasync", "fsync", "rename"];
+
+/// What `smsotp status` says about alice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Counts {
+    failures: usize,
+    sends: usize,
+    locked: bool,
+    backup_left: usize,
+}
+
+fn counts(s: &Setup) -> Counts {
+    let st = status(s);
+    Counts {
+        failures: number_after(&st, "failures in the last 86400 s:"),
+        sends: number_after(&st, "codes sent in the last hour:"),
+        locked: st.contains("locked: yes"),
+        backup_left: number_after(&st, "backup codes left:"),
+    }
+}
+
+fn generate_backup_codes(s: &Setup, n: usize) -> Vec<String> {
+    let out = Command::new(smsotp_path())
+        .arg("--config")
+        .arg(&s.config)
+        .args(["backup-codes", "generate", USER, "--count", &n.to_string()])
+        .env_clear()
+        .output()
+        .unwrap();
+    let codes: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().split_once(".  "))
+        .map(|(_, c)| c.trim().to_string())
+        .collect();
+    assert_eq!(codes.len(), n);
+    codes
+}
+
+/// One login per (syscall of a write, n), killed by SIGKILL (strace's syscall
+/// fault injection) as its n-th call of that syscall begins, until a login
+/// gets past every call. `answers` gives each login's answers; `check` sees the
+/// counts before and after each login and what the client saw. Returns the
+/// number of logins killed.
+fn kill_at_each_write_step(
+    s: &mut Setup,
+    mut answers: impl FnMut() -> Vec<String>,
+    mut check: impl FnMut(&Setup, Counts, Counts, &Seen),
+) -> usize {
+    let mut killed = 0;
+    for syscall in WRITE_STEPS {
+        for n in 1.. {
+            let before = counts(s);
+            let sent_before = s.spool_texts().len();
+            let trace = format!("trace={syscall}");
+            let inject = format!("inject={syscall}:signal=KILL:when={n}");
+            s.prefix = ["strace", "-f", "-qq", "-o", "/dev/null", "-e", &trace, "-e", &inject].map(String::from).to_vec();
+            let seen = login_killed(s, &answers(), Duration::from_secs(30));
+            s.prefix.clear();
+            let after = counts(s);
+            // what must survive was durable before the user saw what followed
+            if s.spool_texts().len() > sent_before {
+                assert_eq!(after.sends, before.sends + 1, "{syscall} #{n}: an SMS went out unreserved");
+            }
+            assert!(after.sends >= before.sends, "{syscall} #{n}: a reserved send was lost");
+            assert!(!before.locked || after.locked, "{syscall} #{n}: a lock was lifted");
+            check(s, before, after, &seen);
+            if seen.rc.is_some() {
+                break;
+            }
+            killed += 1;
+        }
+    }
+    assert!(temp_files(s).is_empty(), "no temporary file outlives the next write: {:?}", temp_files(s));
+    killed
+}
+
+#[test]
+fn a_kill_at_each_step_of_each_write_loses_nothing_that_must_survive() {
+    require_pam_env!();
+    if Command::new("strace").arg("-V").output().is_err() {
+        eprintln!("SKIPPED: a_kill_at_each_step_of_each_write_loses_nothing_that_must_survive: strace is not installed");
+        return;
+    }
+    let config = "[otp]\nmax_attempts = ATTEMPTS\nmax_resends = 0\n[limits]\nlockout_failures = LOCK\nlockout_window = 86400\n\
+                  lockout_duration = 900\nresend_cooldown = 0\nmax_sends_per_hour = 1000\n";
+    let wrong = || vec!["000000".to_string()];
+
+    // 1. a reserved send and a counted failure: counted once or not at all, never undone
+    let mut s = Setup::new(&config.replace("ATTEMPTS", "1").replace("LOCK", "10000"));
+    s.login(Stack::Probe, &[text("000000")]);
+    let killed = kill_at_each_write_step(&mut s, wrong, |_, before, after, seen| {
+        assert!(after.sends <= before.sends + 1, "{before:?} -> {after:?}");
+        assert!(after.failures == before.failures || after.failures == before.failures + 1, "{before:?} -> {after:?}");
+        if seen.rc.is_some() {
+            assert_eq!(after.failures, before.failures + 1, "the failure the user was told of is counted");
+        }
+    });
+    assert!(killed >= 8, "the kills landed inside both writes of a login: {killed}");
+
+    // 2. the failure that locks: a lock, once written, holds and refuses
+    let mut s = Setup::new(&config.replace("ATTEMPTS", "1").replace("LOCK", "2"));
+    let mut locks = 0;
+    kill_at_each_write_step(&mut s, wrong, |s, before, after, seen| {
+        if seen.rc.is_some() && before.failures == 1 {
+            assert!(after.locked, "the user was told of the lock, so it holds");
+        }
+        if after.locked {
+            locks += 1;
+            assert_eq!(s.login(Stack::Probe, &[Reply::Code]).rc, PAM_AUTH_ERR, "locked means refused");
+            let out = Command::new(smsotp_path()).arg("--config").arg(&s.config).args(["unlock", USER]).env_clear().output().unwrap();
+            assert!(out.status.success());
+        }
+    });
+    assert!(locks >= 2, "kills landed after the locking write: {locks}");
+
+    // 3. a backup code after two wrong answers: consumption durable, the
+    // success record (clearing those failures) allowed to be lost, nothing else
+    let mut s = Setup::new(&config.replace("ATTEMPTS", "3").replace("LOCK", "10000"));
+    let codes = generate_backup_codes(&s, 40);
+    let next = std::cell::Cell::new(0);
+    let mut lost_successes = 0;
+    kill_at_each_write_step(
+        &mut s,
+        || vec!["000000".to_string(), "000001".to_string(), codes[next.get()].clone()],
+        |s, before, after, seen| {
+            assert!(!after.locked);
+            let consumed = after.backup_left + 1 == before.backup_left;
+            assert!(consumed || after.backup_left == before.backup_left, "{before:?} -> {after:?}");
+            if seen.rc == Some(0) {
+                assert!(consumed, "a code that logged in is consumed");
+            }
+            if consumed {
+                assert_ne!(s.login(Stack::Probe, &[text(&codes[next.get()])]).rc, PAM_SUCCESS, "a consumed code works again");
+                next.set(next.get() + 1);
+                if after.failures == 0 {
+                    return;
+                }
+                // the success record was lost: the two failures stay, no more and no fewer
+                lost_successes += 1;
+                assert_eq!(after.failures, before.failures + 2, "{before:?} -> {after:?}");
+            } else {
+                assert!(after.failures <= before.failures + 2, "{before:?} -> {after:?}");
+            }
+        },
+    );
+    assert!(next.get() >= 3, "codes were consumed under the kills: {}", next.get());
+    assert!(lost_successes >= 1, "a kill landed between the consumption and the success record");
+}

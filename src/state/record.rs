@@ -56,13 +56,19 @@ pub enum DecodeError {
 /// Decode a stored state. A newer format version, an unknown field, a backup-code
 /// hash with argon2 parameters other than the module's own: all refused.
 pub fn decode(bytes: &[u8]) -> Result<UserState, DecodeError> {
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| DecodeError::Malformed(e.to_string()))?;
-    match value.get("version").and_then(serde_json::Value::as_u64) {
+    // the version alone first (other fields skipped unbuilt), so that a newer
+    // format is told apart from a malformed one
+    #[derive(Deserialize)]
+    struct Version {
+        version: Option<serde_json::Value>,
+    }
+    let Version { version } = serde_json::from_slice(bytes).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    match version.as_ref().and_then(serde_json::Value::as_u64) {
         Some(v) if v > u64::from(FORMAT_VERSION) => return Err(DecodeError::NewerVersion(v)),
         Some(v) if v == u64::from(FORMAT_VERSION) => {}
         _ => return Err(DecodeError::Malformed("no known format version".into())),
     }
-    let state: UserState = serde_json::from_value(value).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    let state: UserState = serde_json::from_slice(bytes).map_err(|e| DecodeError::Malformed(e.to_string()))?;
     if let Some(why) = state.backup_codes.iter().find_map(|h| crate::state::backup::check_hash(h).err()) {
         return Err(DecodeError::Malformed(format!("a backup code hash is not the module's own ({why})")));
     }
