@@ -6,7 +6,7 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::*;
@@ -242,11 +242,7 @@ fn kill_at_each_write_step(
 
 #[test]
 fn a_kill_at_each_step_of_each_write_loses_nothing_that_must_survive() {
-    require_pam_env!();
-    if Command::new("strace").arg("-V").output().is_err() {
-        eprintln!("SKIPPED: a_kill_at_each_step_of_each_write_loses_nothing_that_must_survive: strace is not installed");
-        return;
-    }
+    require!(Root, PamWrapper, Programs(&["strace"]));
     let config = "[otp]\nmax_attempts = ATTEMPTS\nmax_resends = 0\n[limits]\nlockout_failures = LOCK\nlockout_window = 86400\n\
                   lockout_duration = 900\nresend_cooldown = 0\nmax_sends_per_hour = 1000\n";
     let wrong = || vec!["000000".to_string()];
