@@ -98,7 +98,7 @@ fn host_and_port(key: &str, authority: &str) -> Result<(), Invalid> {
         return Err(Invalid::new(key, "has no host"));
     }
     if !host.is_ascii() {
-        let ascii = url::Url::parse(&format!("http://{host}/")).ok().and_then(|u| u.host_str().map(str::to_string));
+        let ascii = ascii_host(host);
         return Err(match ascii {
             Some(a) => Invalid::new(key, format!("write the host name in its ASCII (punycode) form: {a}")),
             None => Invalid::new(key, "the host name is not valid"),
@@ -138,9 +138,95 @@ fn without_placeholders(url: &str) -> String {
     out
 }
 
+/// A suggestion for a host name written in Unicode: each label lower-cased and,
+/// where it is not ASCII, punycode-encoded (RFC 3492) behind "xn--". Not a full
+/// IDNA mapping: the administrator is shown a likely form to check and write.
+fn ascii_host(host: &str) -> Option<String> {
+    let labels: Option<Vec<String>> = host
+        .split('.')
+        .map(|label| {
+            let label = label.to_lowercase();
+            if label.is_ascii() { Some(label) } else { punycode(&label).map(|p| format!("xn--{p}")) }
+        })
+        .collect();
+    labels.map(|l| l.join("."))
+}
+
+/// RFC 3492 encoding of one label.
+fn punycode(input: &str) -> Option<String> {
+    const BASE: u32 = 36;
+    const TMIN: u32 = 1;
+    const TMAX: u32 = 26;
+    const SKEW: u32 = 38;
+    const DAMP: u32 = 700;
+    let adapt = |mut delta: u32, points: u32, first: bool| {
+        delta /= if first { DAMP } else { 2 };
+        delta += delta / points;
+        let mut k = 0;
+        while delta > ((BASE - TMIN) * TMAX) / 2 {
+            delta /= BASE - TMIN;
+            k += BASE;
+        }
+        k + (BASE - TMIN + 1) * delta / (delta + SKEW)
+    };
+    let digit = |d: u32| -> char { if d < 26 { (b'a' + d as u8) as char } else { (b'0' + (d - 26) as u8) as char } };
+    let chars: Vec<u32> = input.chars().map(u32::from).collect();
+    let mut out: String = input.chars().filter(char::is_ascii).collect();
+    let basic = out.len() as u32;
+    if basic > 0 {
+        out.push('-');
+    }
+    let (mut n, mut delta, mut bias, mut handled) = (128u32, 0u32, 72u32, basic);
+    while (handled as usize) < chars.len() {
+        let m = chars.iter().copied().filter(|&c| c >= n).min()?;
+        delta = delta.checked_add((m - n).checked_mul(handled + 1)?)?;
+        n = m;
+        for &c in &chars {
+            if c < n {
+                delta = delta.checked_add(1)?;
+            }
+            if c == n {
+                let mut q = delta;
+                let mut k = BASE;
+                loop {
+                    let t = if k <= bias {
+                        TMIN
+                    } else if k >= bias + TMAX {
+                        TMAX
+                    } else {
+                        k - bias
+                    };
+                    if q < t {
+                        break;
+                    }
+                    out.push(digit(t + (q - t) % (BASE - t)));
+                    q = (q - t) / (BASE - t);
+                    k += BASE;
+                }
+                out.push(digit(q));
+                bias = adapt(delta, handled + 1, handled == basic);
+                delta = 0;
+                handled += 1;
+            }
+        }
+        delta += 1;
+        n += 1;
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unicode_host_names_get_their_ascii_form() {
+        assert_eq!(ascii_host("bücher.example").as_deref(), Some("xn--bcher-kva.example"));
+        assert_eq!(ascii_host("MÜNCHEN.de").as_deref(), Some("xn--mnchen-3ya.de"));
+        assert_eq!(ascii_host("пример.рф").as_deref(), Some("xn--e1afmkfd.xn--p1ai"));
+        assert_eq!(ascii_host("例え.jp").as_deref(), Some("xn--r8jz45g.jp"));
+        assert_eq!(ascii_host("gw.example").as_deref(), Some("gw.example"));
+    }
 
     #[test]
     fn placeholders_become_plain_values() {

@@ -91,11 +91,11 @@ impl LdapDirectory {
     pub fn connect(&self, limit: Duration) -> Result<LdapSession, LdapProblem> {
         let deadline = Instant::now() + limit;
         let left = || deadline.saturating_duration_since(Instant::now());
-        let url = url::Url::parse(&self.config.url).map_err(|e| LdapProblem::Config(format!("bad url: {e}")))?;
-        let host = url.host_str().filter(|h| !h.is_empty()).ok_or_else(|| LdapProblem::Config("the url has no host".into()))?;
+        let url: ureq::http::Uri = self.config.url.parse().map_err(|e| LdapProblem::Config(format!("bad url: {e}")))?;
+        let host = url.host().filter(|h| !h.is_empty()).ok_or_else(|| LdapProblem::Config("the url has no host".into()))?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        let ldaps = url.scheme() == "ldaps";
-        let port = url.port().unwrap_or(if ldaps { 636 } else { 389 });
+        let ldaps = url.scheme_str() == Some("ldaps");
+        let port = url.port_u16().unwrap_or(if ldaps { 636 } else { 389 });
         let addrs = Resolver::system().resolve(host, port, deadline).map_err(|e| match e {
             ResolveError::Timeout => LdapProblem::Timeout,
             e => LdapProblem::Unreachable(format!("cannot resolve {host}: {e}")),
