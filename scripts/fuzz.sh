@@ -18,10 +18,10 @@ seconds=${1:-20}
 case $seconds in '' | *[!0-9]*) echo "usage: $0 [SECONDS_PER_TARGET]" >&2; exit 2 ;; esac
 
 # libfuzzer-sys compiles libFuzzer (C++); the targets link libpam
-scripts/install-deps.sh g++
+scripts/install-deps.sh g++ || { echo "fuzz FAILED: setup: scripts/install-deps.sh g++"; exit 1; }
 if [ "$(cargo fuzz --version 2>/dev/null || true)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]; then
   echo "== installing cargo-fuzz $CARGO_FUZZ_VERSION"
-  cargo install cargo-fuzz --version "=$CARGO_FUZZ_VERSION" --locked
+  cargo install cargo-fuzz --version "=$CARGO_FUZZ_VERSION" --locked || { echo "fuzz FAILED: setup: cargo install cargo-fuzz"; exit 1; }
 fi
 
 cd fuzz

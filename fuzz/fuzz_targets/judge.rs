@@ -72,6 +72,7 @@ api_key = "k"
 from = "+15550001111"
 [[connector]]
 type = "infobip"
+base_url = "https://xyz.api.infobip.com"
 api_key = "k"
 from = "ACME"
 [[connector]]
