@@ -77,6 +77,7 @@ api_key = "k"
 from = "ACME"
 [[connector]]
 type = "kannel"
+base_url = "http://127.0.0.1:13013"
 username = "u"
 password = "p"
 "#;
