@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what the tests need, runs the demo (README's
-# first command) as a smoke test, then every unit and integration test.
+# first command) as a smoke test, then every unit and integration test, then
+# each fuzz target for a few seconds (scripts/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -eq 0 ]; then
@@ -19,7 +20,12 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 cargo test --no-fail-fast 2>&1 | tee "$log" || status=$?
+fuzz_seconds=10
+echo "== fuzzing (scripts/fuzz.sh $fuzz_seconds: each target $fuzz_seconds s)"
+scripts/fuzz.sh "$fuzz_seconds" 2>&1 | tee -a "$log" || status=1
 skipped=$(grep -c '^SKIPPED' "$log" || true)
-awk '/^test result:/ { p += $4; f += $6 } END { printf "total: %d passed, %d failed\n", p, f }' "$log"
+# a fuzz target counts as one test
+awk '/^test result:/ { p += $4; f += $6 } /^fuzz ok:/ { p++ } /^fuzz FAILED:/ { f++ }
+  END { printf "total: %d passed, %d failed\n", p, f }' "$log"
 [ "$skipped" -eq 0 ] || echo "($skipped tests were SKIPPED; see the lines above)"
 exit $status

@@ -8,6 +8,9 @@ pub mod auth;
 pub mod config;
 pub mod connector;
 pub mod directory;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod log;
 pub mod message;
 pub mod net;

@@ -3,11 +3,11 @@
 
 mod agent;
 mod command;
-mod http;
-mod preset;
+pub(crate) mod http;
+pub(crate) mod preset;
 mod redact;
 mod spool;
-mod template;
+pub(crate) mod template;
 
 use std::time::Duration;
 

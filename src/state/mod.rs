@@ -3,7 +3,7 @@
 
 pub mod backup;
 mod file;
-mod record;
+pub(crate) mod record;
 
 use std::time::Duration;
 

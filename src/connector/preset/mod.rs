@@ -23,7 +23,18 @@ use crate::config::{ConnectorConfig, HttpMethod, PresetCommon, Secret};
 
 /// The preset for a provider entry, or None for the other connector types.
 pub fn build(config: &ConnectorConfig) -> Option<Box<dyn Connector>> {
-    let (provider, common): (Box<dyn Provider>, PresetCommon<'_>) = match config {
+    let (provider, common) = provider(config)?;
+    Some(Box::new(HttpDelivery {
+        provider,
+        timeout: common.timeout,
+        proxy: common.proxy.map(str::to_string),
+        ca_file: common.ca_file.map(PathBuf::from),
+    }))
+}
+
+/// The provider of a preset entry and the settings all presets share.
+pub(crate) fn provider(config: &ConnectorConfig) -> Option<(Box<dyn Provider>, PresetCommon<'_>)> {
+    Some(match config {
         ConnectorConfig::Twilio(c) => (Box::new(twilio::Twilio::new(c)), c.common()),
         ConnectorConfig::Vonage(c) => (Box::new(vonage::Vonage::new(c)), c.common()),
         ConnectorConfig::Plivo(c) => (Box::new(plivo::Plivo::new(c)), c.common()),
@@ -35,13 +46,7 @@ pub fn build(config: &ConnectorConfig) -> Option<Box<dyn Connector>> {
         ConnectorConfig::Infobip(c) => (Box::new(infobip::Infobip::new(c)), c.common()),
         ConnectorConfig::Kannel(c) => (Box::new(kannel::Kannel::new(c)), c.common()),
         _ => return None,
-    };
-    Some(Box::new(HttpDelivery {
-        provider,
-        timeout: common.timeout,
-        proxy: common.proxy.map(str::to_string),
-        ca_file: common.ca_file.map(PathBuf::from),
-    }))
+    })
 }
 
 /// `base_url` from the config, else the provider's default, without a trailing '/'.
