@@ -21,6 +21,8 @@ pub enum PhoneError {
     NoTrunkZero,
     #[error("not an E.164 number: '+' and 8 to 15 digits")]
     NotE164,
+    #[error("phone.default_country_code is not '+' and 1 to 4 digits")]
+    BadCountryCode,
 }
 
 /// Two-digit country codes; every other code that does not start with 1 or 7
@@ -102,7 +104,11 @@ impl Phone {
     /// place. Whatever is still doubtful is refused, never guessed.
     pub fn normalise(raw: &str, default_country_code: &str) -> Result<Phone, PhoneError> {
         let written = scan(raw)?;
-        let default_cc = default_country_code.strip_prefix('+').unwrap_or(default_country_code);
+        let default_cc = match default_country_code.strip_prefix('+') {
+            Some(d) if (1..=4).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()) && !d.starts_with('0') => d,
+            _ if default_country_code.is_empty() => "",
+            _ => return Err(PhoneError::BadCountryCode),
+        };
         let nanp = country_code(default_cc) == "1";
         let digits = written.digits.as_str();
         let (international, prefix_len) = if written.plus {
@@ -315,5 +321,13 @@ mod tests {
         assert_eq!(format!("{p}"), "+*********67");
         assert!(!format!("{p:?}").contains("5551234"));
         assert_eq!(p.digits(), "15551234567");
+    }
+
+    #[test]
+    fn a_country_code_that_is_not_one_is_refused_never_a_panic() {
+        for cc in ["é", "1", "+", "+12345", "+0", "49", "+4a"] {
+            assert_eq!(Phone::normalise("0123456789", cc), Err(PhoneError::BadCountryCode), "{cc:?}");
+        }
+        assert_eq!(Phone::normalise("0171 2345678", "+49").unwrap().e164(), "+491712345678");
     }
 }

@@ -123,11 +123,18 @@ fn is_ipv4(run: &str) -> bool {
     run.parse::<std::net::Ipv4Addr>().is_ok()
 }
 
-/// A provider's message id, for the log: only the number is removed (ids are
-/// long runs of digits and letters that `redact` would mangle).
+/// A provider's message id, for the log: the text, the code and the number
+/// are removed, control characters first so that none can hide them; other
+/// digits stay (ids are long runs of digits and letters that `redact` would
+/// mangle).
 pub fn redact_id(id: &str, sms: &Sms<'_>) -> String {
-    let s = id.replace(sms.to.e164(), "[redacted]").replace(sms.to.digits(), "[redacted]");
-    s.chars().filter(|c| !c.is_control()).take(MAX_LEN).collect()
+    let mut s: String = id.chars().filter(|c| !c.is_control()).collect();
+    for secret in [sms.text, sms.to.e164(), sms.to.digits(), sms.code] {
+        if !secret.is_empty() {
+            s = s.replace(secret, "[redacted]");
+        }
+    }
+    s.chars().take(MAX_LEN).collect()
 }
 
 #[cfg(test)]
@@ -224,5 +231,14 @@ mod tests {
         ] {
             assert_eq!(redacted(answer, "987654"), answer);
         }
+    }
+
+    #[test]
+    fn message_ids_lose_the_code_the_text_and_a_number_hidden_by_control_characters() {
+        let to = Phone::normalise("+15551234567", "").unwrap();
+        let sms = Sms { to: &to, text: "482913 is your code", code: "482913", seq: "AB", expires: 0, user: "alice" };
+        assert_eq!(redact_id("id-482913-x", &sms), "id-[redacted]-x");
+        assert_eq!(redact_id("1555\u{0}1234567", &sms), "[redacted]");
+        assert_eq!(redact_id("SM9f8e7d6c5b4a39281706", &sms), "SM9f8e7d6c5b4a39281706", "other digits stay");
     }
 }

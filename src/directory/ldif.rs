@@ -91,12 +91,15 @@ pub fn read_entry_bytes(bytes: &[u8], wanted: &[String], mut found: impl FnMut(F
     for (lineno, line) in numbered_lines(bytes) {
         let blank = line.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r'));
         if let (false, Some(rest)) = (blank, line.strip_prefix(b" ")) {
-            if !in_comment {
-                if logical.is_empty() {
-                    logical_line = lineno;
-                }
-                logical.extend_from_slice(rest);
+            if in_comment {
+                continue;
             }
+            if logical.is_empty() {
+                // RFC 2849 continues a line; with none before, it is not data
+                found(Found::Warning { line: lineno, why: "a continued line with no line before it; skipped".into() });
+                continue;
+            }
+            logical.extend_from_slice(rest);
             continue;
         }
         take_logical_line(&logical, logical_line, wanted, &mut building, &mut found);
@@ -448,5 +451,15 @@ dn: uid=e,dc=x\nuid: e\n";
         for text in ["", "\n\n\n", ":", "::", " leading continuation", "dn", "dn:\n \n \n", "\u{0}\u{1}:\u{2}", "dn: x\n:: \n", "#\n #\n"] {
             let _ = all(text);
         }
+    }
+
+    #[test]
+    fn a_continuation_with_no_line_before_it_is_not_data() {
+        let (entries, errors) = all(" dn: uid=alice,dc=x\nuid: alice\nmobile: +15551234567\n");
+        assert!(entries.is_empty(), "{entries:?}");
+        assert_eq!(errors.first().map(|e| e.0), Some(1), "{errors:?}");
+        let (entries, _) = all("dn: uid=bob,dc=x\nuid: bob\n\n mobile: +15550000000\n");
+        assert_eq!(entries.len(), 1);
+        assert!(entries[0].values("mobile").next().is_none(), "after a blank line it continues nothing");
     }
 }
