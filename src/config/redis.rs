@@ -119,7 +119,9 @@ impl RedisConfig {
         if self.master_name.is_empty() || !name_ok(&self.master_name) {
             return Err(Invalid::new(k("master_name"), "must be a non-empty name without spaces"));
         }
-        for (key, user) in [("username", &self.username), ("admin_username", &self.admin_username), ("sentinel_username", &self.sentinel_username)] {
+        for (key, user) in
+            [("username", &self.username), ("admin_username", &self.admin_username), ("sentinel_username", &self.sentinel_username)]
+        {
             if !name_ok(user) {
                 return Err(Invalid::new(k(key), "must be an ACL user name without spaces"));
             }
@@ -138,7 +140,10 @@ impl RedisConfig {
             && self.key_prefix.len() <= 64
             && self.key_prefix.bytes().all(|b| b.is_ascii_graphic() && !matches!(b, b'{' | b'}' | b'*' | b'?' | b'[' | b']' | b'\\'));
         if !prefix_ok {
-            return Err(Invalid::new(k("key_prefix"), "1 to 64 printable characters, none of {}*?[]\\ (they mean something to ACL patterns)"));
+            return Err(Invalid::new(
+                k("key_prefix"),
+                "1 to 64 printable characters, none of {}*?[]\\ (they mean something to ACL patterns)",
+            ));
         }
         range(&k("timeout"), self.timeout, 1, 60)?;
         range(&k("wait_replicas"), u64::from(self.wait_replicas), 0, 16)
