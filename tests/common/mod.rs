@@ -7,6 +7,7 @@
 
 pub mod gateway;
 pub mod kannel;
+pub mod redis;
 pub mod slapd;
 
 use std::io::{BufRead, BufReader, Read, Write};

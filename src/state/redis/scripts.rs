@@ -29,6 +29,12 @@ local function lock_left(key, dur, now)
   if v > now then return v - now end
   return 0
 end
+-- members of the sorted set at key scored above limit are scored limit (written back)
+local function clamp_scores(key, limit)
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', key, '(' .. limit, '+inf')) do
+    redis.call('ZADD', key, limit, m)
+  end
+end
 "#,
             $body
         )
@@ -46,9 +52,10 @@ return lock_left(KEYS[1], num(ARGV[1], 'dur'), now_ms(ARGV[2]))
 pub const GRACE: &str = script!(
     r#"
 local now = now_ms(ARGV[3])
+clamp_scores(KEYS[1], now + num(ARGV[2], 'grace'))
 local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not s then return 0 end
-if math.min(num(s, 'grace'), now + num(ARGV[2], 'grace')) > now then return 1 end
+if num(s, 'grace') > now then return 1 end
 return 0
 "#
 );
@@ -60,15 +67,17 @@ pub const RESERVE_SEND: &str = script!(
 local now = now_ms(ARGV[7])
 local hour = 3600000
 if lock_left(KEYS[1], num(ARGV[1], 'dur'), now) > 0 then return {3, 0} end
+clamp_scores(KEYS[2], now)
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - hour)
 local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
 if last[2] then
-  local ready = math.min(num(last[2], 'a send'), now) + num(ARGV[2], 'cooldown')
+  local ready = num(last[2], 'a send') + num(ARGV[2], 'cooldown')
   if ready > now then return {1, ready - now} end
 end
 if redis.call('ZCARD', KEYS[2]) >= num(ARGV[3], 'cap') then return {2, 0} end
 local total_cap = num(ARGV[4], 'total cap')
 if total_cap > 0 then
+  clamp_scores(KEYS[3], now)
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - hour)
   if redis.call('ZCARD', KEYS[3]) >= total_cap then return {4, 0} end
 end
@@ -90,6 +99,7 @@ pub const RECORD_FAILURE: &str = script!(
 local now = now_ms(ARGV[5])
 local max, window, dur = num(ARGV[1], 'max'), num(ARGV[2], 'window'), num(ARGV[3], 'dur')
 if lock_left(KEYS[1], dur, now) > 0 then return 1 end
+clamp_scores(KEYS[2], now)
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
 redis.call('ZADD', KEYS[2], now, ARGV[4])
 if max > 0 and redis.call('ZCARD', KEYS[2]) >= max then
@@ -110,6 +120,7 @@ local now = now_ms(ARGV[5])
 local grace, max = num(ARGV[2], 'grace'), num(ARGV[3], 'max')
 if lock_left(KEYS[1], num(ARGV[4], 'dur'), now) > 0 then return 0 end
 redis.call('DEL', KEYS[2], KEYS[1])
+clamp_scores(KEYS[3], now + grace)
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 if ARGV[1] ~= '' and grace > 0 then
   redis.call('ZADD', KEYS[3], now + grace, ARGV[1])
