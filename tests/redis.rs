@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::redis::{ADMIN_PASSWORD, ADMIN_USER, PAM_PASSWORD, PAM_USER, Redis};
+use common::redis::{ADMIN_PASSWORD, ADMIN_USER, MASTER_NAME, PAM_PASSWORD, PAM_USER, Redis, Sentinel};
 use common::*;
 use pam_smsotp::auth::{BackupUse, SendAllowance, Store};
 use pam_smsotp::config::{Config, Secret, StateBackend};
@@ -475,4 +475,91 @@ fn a_redis_login_creates_no_thread_and_reads_no_environment() {
     assert!(calls.contains(&r.pki.ca.display().to_string()), "our ca_file is read");
     assert!(!calls.contains(&r.pki.other_ca.display().to_string()), "SSL_CERT_FILE is not");
     assert!(!calls.contains("/etc/ssl/certs/\""), "no certificate directory is scanned");
+}
+
+// ---------------------------------------------------------------------------
+// Sentinel: a primary and a replica over TLS, three sentinels
+
+fn sentinel_cluster() -> (Redis, Redis, Vec<Sentinel>) {
+    let primary = Redis::start_tls_primary();
+    let replica = Redis::tls_replica_of(&primary);
+    let sentinels: Vec<Sentinel> = (0..3).map(|_| Sentinel::start(&primary)).collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !sentinels.iter().all(|s| s.log().contains("+slave ") && s.log().matches("+sentinel ").count() >= 2) {
+        assert!(Instant::now() < deadline, "the sentinels did not find each other and the replica: {}", sentinels[0].log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (primary, replica, sentinels)
+}
+
+/// A host that finds the primary through `sentinels` (listed in this order).
+fn sentinel_host(primary: &Redis, sentinels: &[String], extra: &str, redis_extra: &str) -> Setup {
+    let s = host(primary, extra, "unavailable", redis_extra);
+    let list: Vec<String> = sentinels.iter().map(|u| format!("\"{u}\"")).collect();
+    let text = s.config_text().replace(
+        &format!("url = \"{}\"\n", primary.url()),
+        &format!("sentinels = [{}]\nmaster_name = \"{MASTER_NAME}\"\n", list.join(", ")),
+    );
+    s.rewrite_config(&text);
+    assert!(Config::load(&s.config).unwrap().state.redis.url.is_empty());
+    s
+}
+
+#[test]
+fn sentinels_find_the_primary_and_logins_continue_after_a_failover() {
+    require_pam_env!();
+    require_redis!();
+    let (mut primary, replica, sentinels) = sentinel_cluster();
+    // the first sentinel is down: the next is asked
+    let mut urls = vec![format!("rediss://127.0.0.1:{}", common::gateway::closed_port())];
+    urls.extend(sentinels.iter().map(Sentinel::url));
+    let h = sentinel_host(&primary, &urls, "[otp]\nmax_attempts = 1\n", "wait_replicas = 1\ntimeout = 1\n");
+    add_codes_redis(&primary, USER, &["abcd-efgh", "jkmn-pqrs"]);
+    let out = h.login(Stack::Probe, &[text("abcd-efgh")]);
+    assert_eq!(out.rc, PAM_SUCCESS, "through the sentinels, WAIT acknowledged by the replica: {out:?}");
+    assert_eq!(replica.cli(&["SCARD", "smsotp:{u-alice}:backup"]).trim(), "1", "the replica has the consumption");
+
+    primary.stop();
+    let started = Instant::now();
+    let mut during = Vec::new();
+    loop {
+        let t = Instant::now();
+        let out = h.login(Stack::Probe, &[Reply::Code]);
+        assert!(t.elapsed() < Duration::from_secs(8), "a login during the failover took {:?}", t.elapsed());
+        during.push(out.rc);
+        if out.rc == PAM_SUCCESS {
+            break;
+        }
+        assert_eq!(out.rc, PAM_AUTHINFO_UNAVAIL, "while no primary is known: {out:?}");
+        assert!(started.elapsed() < Duration::from_secs(40), "no login after the failover: {during:?}\n{}", sentinels[1].log());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(replica.cli(&["ROLE"]).starts_with("master"), "the replica was promoted");
+    let out = h.login(Stack::Probe, &[text("abcd-efgh")]);
+    assert_eq!(out.rc, PAM_MAXTRIES, "a backup code used before the failover stays used: {out:?}");
+    // the new primary has no replica left: a backup code is consumed but not
+    // accepted, since a second failover could bring it back
+    let out = h.login(Stack::Probe, &[text("jkmn-pqrs")]);
+    assert_eq!(out.rc, PAM_AUTHINFO_UNAVAIL, "{out:?}");
+    assert!(out.log.contains("only 0 of 1 replicas acknowledged"), "{}", out.log);
+    assert_eq!(replica.cli(&["SCARD", "smsotp:{u-alice}:backup"]).trim(), "0", "and it stays consumed");
+}
+
+#[test]
+fn sentinels_that_do_not_know_the_name_or_are_down_are_on_failure() {
+    require_pam_env!();
+    require_redis!();
+    let (primary, _replica, sentinels) = sentinel_cluster();
+    let urls: Vec<String> = sentinels.iter().map(Sentinel::url).collect();
+    let h = sentinel_host(&primary, &urls, "", "");
+    let text = h.config_text().replace(&format!("master_name = \"{MASTER_NAME}\""), "master_name = \"other\"");
+    h.rewrite_config(&text);
+    let out = assert_unavailable_within(&h, Duration::from_secs(4), "unknown master_name");
+    assert!(out.log.contains("does not know master_name"), "{}", out.log);
+    let down = vec![
+        format!("rediss://127.0.0.1:{}", common::gateway::closed_port()),
+        format!("rediss://127.0.0.1:{}", common::gateway::closed_port()),
+    ];
+    let h = sentinel_host(&primary, &down, "", "");
+    assert_unavailable_within(&h, Duration::from_secs(3), "no sentinel");
 }

@@ -22,9 +22,9 @@ pub const PAM_ACL: &str = "resetkeys ~smsotp:* resetchannels -@all +auth +ping +
                            +pexpire +srem +scard";
 
 pub fn available() -> Option<String> {
-    for p in ["/usr/bin/redis-server", "/usr/bin/redis-cli"] {
+    for p in ["/usr/bin/redis-server", "/usr/bin/redis-cli", "/usr/bin/redis-sentinel"] {
         if !Path::new(p).exists() {
-            return Some(format!("needs {p} (Debian packages redis-server, redis-tools)"));
+            return Some(format!("needs {p} (Debian packages redis-server, redis-sentinel, redis-tools)"));
         }
     }
     None
@@ -103,6 +103,10 @@ impl Redis {
     pub fn start_with(extra: &str) -> Redis {
         let dir = super::test_dir();
         let pki = Pki::new(dir.path());
+        Redis::start_in(dir, pki, extra)
+    }
+
+    fn start_in(dir: tempfile::TempDir, pki: Pki, extra: &str) -> Redis {
         let mut r = Redis { dir, child: None, port: free_port(), tls_port: free_port(), pki };
         r.write_conf(extra);
         r.run();
@@ -113,12 +117,40 @@ impl Redis {
     pub fn replica_of(primary: &Redis) -> Redis {
         let extra = format!("replicaof 127.0.0.1 {}\nmasteruser {ADMIN_USER}\nmasterauth {ADMIN_PASSWORD}\n", primary.port);
         let r = Redis::start_with(&extra);
+        r.wait_attached();
+        r
+    }
+
+    /// A primary for Sentinel: it replicates over TLS, so sentinels and
+    /// replicas know it (and each other) by TLS ports only.
+    pub fn start_tls_primary() -> Redis {
+        Redis::start_with("tls-replication yes\n")
+    }
+
+    /// A replica of `primary` over TLS, sharing its certificates.
+    pub fn tls_replica_of(primary: &Redis) -> Redis {
+        let dir = super::test_dir();
+        let pki = Pki {
+            ca: primary.pki.ca.clone(),
+            other_ca: primary.pki.other_ca.clone(),
+            cert: primary.pki.cert.clone(),
+            key: primary.pki.key.clone(),
+        };
+        let extra = format!(
+            "tls-replication yes\nreplicaof 127.0.0.1 {}\nmasteruser {ADMIN_USER}\nmasterauth {ADMIN_PASSWORD}\n",
+            primary.tls_port
+        );
+        let r = Redis::start_in(dir, pki, &extra);
+        r.wait_attached();
+        r
+    }
+
+    fn wait_attached(&self) {
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !r.cli(&["INFO", "replication"]).contains("master_link_status:up") {
-            assert!(Instant::now() < deadline, "the replica did not attach: {}", r.log());
+        while !self.cli(&["INFO", "replication"]).contains("master_link_status:up") {
+            assert!(Instant::now() < deadline, "the replica did not attach: {}", self.log());
             std::thread::sleep(Duration::from_millis(50));
         }
-        r
     }
 
     fn write_conf(&self, extra: &str) {
@@ -231,5 +263,74 @@ impl Redis {
 impl Drop for Redis {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A redis-sentinel over TLS (no plain port) watching `master_name` "smsotp".
+pub struct Sentinel {
+    pub dir: tempfile::TempDir,
+    child: Option<Child>,
+    pub tls_port: u16,
+}
+
+pub const MASTER_NAME: &str = "smsotp";
+
+impl Sentinel {
+    pub fn start(primary: &Redis) -> Sentinel {
+        let dir = super::test_dir();
+        let d = dir.path();
+        let tls_port = free_port();
+        let conf = format!(
+            "bind 127.0.0.1\nport 0\ntls-port {tls_port}\ntls-cert-file {cert}\ntls-key-file {key}\ntls-ca-cert-file {ca}\n\
+             tls-auth-clients no\ntls-replication yes\ndir {d}\nlogfile {d}/sentinel.log\ndaemonize no\n\
+             sentinel monitor {MASTER_NAME} 127.0.0.1 {port} 2\nsentinel auth-user {MASTER_NAME} {ADMIN_USER}\n\
+             sentinel auth-pass {MASTER_NAME} {ADMIN_PASSWORD}\nsentinel down-after-milliseconds {MASTER_NAME} 1000\n\
+             sentinel failover-timeout {MASTER_NAME} 10000\nsentinel parallel-syncs {MASTER_NAME} 1\n",
+            cert = primary.pki.cert.display(),
+            key = primary.pki.key.display(),
+            ca = primary.pki.ca.display(),
+            d = d.display(),
+            port = primary.tls_port,
+        );
+        std::fs::write(d.join("sentinel.conf"), conf).expect("sentinel.conf");
+        let child = Command::new("/usr/bin/redis-sentinel")
+            .arg(d.join("sentinel.conf"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-sentinel");
+        let s = Sentinel { dir, child: Some(child), tls_port };
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", tls_port)).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(10), "redis-sentinel did not start: {}", s.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        s
+    }
+
+    pub fn url(&self) -> String {
+        format!("rediss://127.0.0.1:{}", self.tls_port)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("sentinel.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Sentinel {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }
