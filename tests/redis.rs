@@ -563,3 +563,116 @@ fn sentinels_that_do_not_know_the_name_or_are_down_are_on_failure() {
     let h = sentinel_host(&primary, &down, "", "");
     assert_unavailable_within(&h, Duration::from_secs(3), "no sentinel");
 }
+
+// ---------------------------------------------------------------------------
+// smsotp on the Redis backend
+
+fn smsotp(s: &Setup, args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(smsotp_path()).arg("--config").arg(&s.config).args(args).env_clear().output().unwrap();
+    (out.status.code().unwrap_or(-1), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+fn printed_codes(out: &str) -> Vec<String> {
+    out.lines().filter_map(|l| l.trim().split_once(".  ")).map(|(_, c)| c.trim().to_string()).collect()
+}
+
+#[test]
+fn smsotp_status_unlock_and_backup_codes_act_on_every_host() {
+    require_pam_env!();
+    require_redis!();
+    let r = Redis::start();
+    let a = host(&r, LOCK_LIMITS, "unavailable", "");
+    let b = host(&r, LOCK_LIMITS, "unavailable", "");
+    b.rewrite_config(&format!("{}{}", b.config_text(), r.admin_lines(b.dir.path())));
+    // the module's ACL user cannot mint codes: a without an admin user fails
+    let (rc, out) = smsotp(&a, &["backup-codes", "generate", USER, "--count", "3"]);
+    assert_eq!(rc, 1, "{out}");
+    assert!(out.contains("can't run this command"), "{out}");
+    let (rc, out) = smsotp(&b, &["backup-codes", "generate", USER, "--count", "3"]);
+    assert_eq!(rc, 0, "{out}");
+    let codes = printed_codes(&out);
+    assert_eq!(codes.len(), 3, "{out}");
+    assert_eq!(a.login(Stack::Probe, &[text(&codes[0])]).rc, PAM_SUCCESS, "made on b, used on a");
+    let (rc, out) = smsotp(&a, &["backup-codes", "status", USER]);
+    assert_eq!((rc, out.contains("2 backup codes left")), (0, true), "{out}");
+    for h in [&a, &b, &a, &b] {
+        h.login(Stack::Probe, &[text("000000")]);
+    }
+    let (rc, out) = smsotp(&b, &["status", USER]);
+    assert_eq!(rc, 0, "{out}");
+    assert!(out.contains("backend: redis (redis 127.0.0.1:"), "{out}");
+    assert!(out.contains("locked: yes, for another 6"), "{out}");
+    assert!(out.contains("codes sent in the last hour: 5 of 100"), "{out}");
+    assert!(out.contains("backup codes left: 2"), "{out}");
+    let (rc, out) = smsotp(&a, &["unlock", USER]);
+    assert_eq!(rc, 0, "{out}");
+    assert_eq!(b.login(Stack::Probe, &[Reply::Code]).rc, PAM_SUCCESS, "unlocked on a, so on b");
+    assert_eq!(smsotp(&a, &["backup-codes", "revoke", USER]).0, 0);
+    assert_eq!(b.login(Stack::Probe, &[text(&codes[1])]).rc, PAM_MAXTRIES, "revoked everywhere");
+}
+
+#[test]
+fn smsotp_check_reports_the_server_and_runs_every_script() {
+    require_pam_env!();
+    require_redis!();
+    let r = Redis::start();
+    let h = host(&r, "", "unavailable", "");
+    let (rc, out) = smsotp(&h, &["check"]);
+    assert_eq!(rc, 0, "{out}");
+    assert!(out.contains("is a primary, version unknown"), "the module's user may not run INFO: {out}");
+    assert!(out.contains("every script ran as the module's user"), "{out}");
+    assert!(!out.contains(PAM_PASSWORD), "{out}");
+    assert_eq!(r.cli(&["--scan"]).trim(), "", "the check keys are gone");
+    // with a user that may run INFO, and a server that would evict
+    let h = host(&r, "", "unavailable", "");
+    let config = h.config_text().replace(&format!("username = \"{PAM_USER}\""), &format!("username = \"{}\"", common::redis::SMSOTP_ADMIN));
+    h.rewrite_config(&config);
+    write_private(&h.dir.path().join("redis-password"), &format!("{}\n", common::redis::SMSOTP_ADMIN_PASSWORD));
+    r.cli(&["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]);
+    let (rc, out) = smsotp(&h, &["check"]);
+    assert_eq!(rc, 0, "{out}");
+    assert!(out.contains("version 7.") || out.contains("version 8."), "{out}");
+    assert!(out.contains("appendonly yes"), "{out}");
+    assert!(out.contains("warning: redis maxmemory-policy allkeys-lru"), "{out}");
+    // a replica fails the check
+    let replica = Redis::replica_of(&r);
+    let h = host(&replica, "", "unavailable", "");
+    let (rc, out) = smsotp(&h, &["check"]);
+    assert_eq!(rc, 1, "{out}");
+    assert!(out.contains("is not a primary"), "{out}");
+}
+
+#[test]
+fn state_migrate_copies_a_host_in_without_lowering_or_reviving_anything() {
+    require_pam_env!();
+    require_redis!();
+    let r = Redis::start();
+    // a host on the file backend: failures, a lock for bob, backup codes for alice
+    let h = Setup::new(LOCK_LIMITS);
+    for _ in 0..4 {
+        h.login_as("bob", Stack::Probe, &[text("000000")], &[], |s| s.spool_texts());
+    }
+    h.login(Stack::Probe, &[text("000000")]);
+    let (rc, out) = smsotp(&h, &["backup-codes", "generate", USER, "--count", "2"]);
+    assert_eq!(rc, 0, "{out}");
+    let codes = printed_codes(&out);
+    // the same host moves to Redis
+    let admin = r.admin_lines(h.dir.path());
+    let config = h.config_text().replace("[state]\n", "[state]\nbackend = \"redis\"\n");
+    h.rewrite_config(&format!("{config}\n{}", r.section(h.dir.path(), &admin)));
+    for round in 0..2 {
+        let (rc, out) = smsotp(&h, &["state", "migrate"]);
+        assert_eq!(rc, 0, "{out}");
+        assert!(out.contains("2 users copied"), "{out}");
+        assert_eq!(r.cli(&["ZCARD", "smsotp:{u-alice}:fail"]).trim(), "1", "round {round}: counted once");
+        assert_eq!(r.cli(&["ZCARD", "smsotp:{u-alice}:sends"]).trim(), "1", "round {round}");
+        assert_eq!(r.cli(&["SCARD", "smsotp:{u-alice}:backup"]).trim(), "2", "round {round}");
+    }
+    let out = h.login_as("bob", Stack::Probe, &[Reply::Code], &[], |s| s.spool_texts());
+    assert_eq!(out.rc, PAM_AUTH_ERR, "bob's lock came along: {out:?}");
+    assert_eq!(h.login(Stack::Probe, &[text(&codes[0])]).rc, PAM_SUCCESS);
+    let (rc, out) = smsotp(&h, &["state", "migrate"]);
+    assert_eq!(rc, 0, "{out}");
+    assert_eq!(r.cli(&["SCARD", "smsotp:{u-alice}:backup"]).trim(), "1", "a used code never comes back");
+    assert_eq!(h.login(Stack::Probe, &[text(&codes[0])]).rc, PAM_MAXTRIES);
+}

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 pub use fallback::LocalFallback;
 pub use file::{StateDir, TOTAL, file_stem};
-pub use record::{Grace, UserState};
+pub use record::{DecodeError, Grace, UserState, decode};
 pub use redis::RedisStore;
 
 use crate::auth::{BackupUse, SendAllowance, Store, StoreError};

@@ -5,6 +5,7 @@
 //! never connects) and dropped at the first failure: the login then meets
 //! `[state] on_failure` at once, without waiting for a dead server again.
 
+mod admin;
 pub mod conn;
 mod scripts;
 
@@ -16,6 +17,7 @@ use redis::{Script, Value};
 use crate::auth::{BackupUse, SendAllowance, Store, StoreError};
 use crate::config::{Config, LimitsConfig, RedisAddress, RedisConfig, parse_redis_address};
 use crate::state::{backup, file_stem};
+pub use admin::{RedisStatus, ServerFacts};
 use conn::{ConnError, Credentials, RedisConn};
 
 /// Origins remembered for grace, as in record.rs.
@@ -159,7 +161,12 @@ impl RedisStore {
     }
 
     fn key(&self, user: &str, kind: &str) -> String {
-        format!("{}{{{}}}:{kind}", self.config.key_prefix, file_stem(user))
+        self.stem_key(&file_stem(user), kind)
+    }
+
+    /// A key by the user's escaped name (a state file's stem).
+    fn stem_key(&self, stem: &str, kind: &str) -> String {
+        format!("{}{{{stem}}}:{kind}", self.config.key_prefix)
     }
 
     fn total_key(&self) -> String {

@@ -21,6 +21,14 @@ pub const PAM_ACL: &str = "resetkeys ~smsotp:* resetchannels -@all +auth +ping +
                            +smembers +wait +time +get +set +del +zscore +zadd +zrange +zrangebyscore +zremrangebyscore +zcard +zpopmin \
                            +pexpire +srem +scard";
 
+/// `smsotp`'s ACL user, as the README gives it: the module's commands, plus
+/// SADD (backup codes), EXISTS and PTTL (migration) and INFO (check).
+pub const SMSOTP_ADMIN: &str = "smsotp_admin";
+pub const SMSOTP_ADMIN_PASSWORD: &str = "smsotp-admin-secret";
+pub const SMSOTP_ADMIN_ACL: &str = "resetkeys ~smsotp:* resetchannels -@all +auth +ping +role +select +evalsha +script|load \
+                                    +smembers +wait +time +get +set +del +zscore +zadd +zrange +zrangebyscore +zremrangebyscore \
+                                    +zcard +zpopmin +pexpire +srem +scard +sadd +exists +pttl +info";
+
 pub fn available() -> Option<String> {
     for p in ["/usr/bin/redis-server", "/usr/bin/redis-cli", "/usr/bin/redis-sentinel"] {
         if !Path::new(p).exists() {
@@ -159,7 +167,7 @@ impl Redis {
             "bind 127.0.0.1\nport {port}\ntls-port {tls}\ntls-cert-file {cert}\ntls-key-file {key}\ntls-ca-cert-file {ca}\n\
              tls-auth-clients no\ndir {d}\nlogfile {d}/redis.log\ndaemonize no\nsave \"\"\nappendonly yes\nappendfsync everysec\n\
              maxmemory-policy noeviction\nuser default off\nuser {ADMIN_USER} on >{ADMIN_PASSWORD} ~* &* +@all\n\
-             user {PAM_USER} on >{PAM_PASSWORD} {PAM_ACL}\n{extra}",
+             user {PAM_USER} on >{PAM_PASSWORD} {PAM_ACL}\nuser {SMSOTP_ADMIN} on >{SMSOTP_ADMIN_PASSWORD} {SMSOTP_ADMIN_ACL}\n{extra}",
             port = self.port,
             tls = self.tls_port,
             cert = self.pki.cert.display(),
@@ -223,6 +231,13 @@ impl Redis {
         let path = dir.join("redis-password");
         super::write_private(&path, &format!("{PAM_PASSWORD}\n"));
         path
+    }
+
+    /// `[state.redis]` lines naming smsotp's ACL user and its password file under `dir`.
+    pub fn admin_lines(&self, dir: &Path) -> String {
+        let path = dir.join("redis-admin-password");
+        super::write_private(&path, &format!("{SMSOTP_ADMIN_PASSWORD}\n"));
+        format!("admin_username = \"{SMSOTP_ADMIN}\"\nadmin_password_file = \"{}\"\n", path.display())
     }
 
     /// `[state.redis]` for this server over TLS.

@@ -144,3 +144,71 @@ if redis.call('SREM', KEYS[2], ARGV[1]) == 1 then return redis.call('SCARD', KEY
 return -1
 "#
 );
+
+/// KEYS lock, fail, sends, backup; ARGV window, dur, now
+/// → {failures in the window, ms of lock left, sends in the last hour, backup codes}.
+/// Changes nothing (but a lock beyond its length, cut as everywhere).
+pub const STATUS: &str = script!(
+    r#"
+local now = now_ms(ARGV[3])
+local left = lock_left(KEYS[1], num(ARGV[2], 'dur'), now)
+local fails = #redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. (now - num(ARGV[1], 'window')), '+inf')
+local sends = #redis.call('ZRANGEBYSCORE', KEYS[3], '(' .. (now - 3600000), '+inf')
+return {fails, left, sends, redis.call('SCARD', KEYS[4])}
+"#
+);
+
+/// KEYS backup, issued; ARGV the new hashes → how many are stored. Replaces
+/// the set and marks the user's codes as issued in Redis (so a migration
+/// never adds a host's old codes after these).
+pub const SET_CODES: &str = script!(
+    r#"
+redis.call('DEL', KEYS[1])
+for i = 1, #ARGV do redis.call('SADD', KEYS[1], ARGV[i]) end
+redis.call('SET', KEYS[2], '1')
+return redis.call('SCARD', KEYS[1])
+"#
+);
+
+/// KEYS lock, fail, sends, grace, backup, issued; ARGV lock-until, then counts
+/// and members: nf, failure times…, ns, send times…, ng, (origin, until)…,
+/// nb, hashes…, now → 1. Copies one host's state in without lowering
+/// anything: a lock only lengthens, times are added (a ZSET member per time),
+/// and backup codes only when none were ever issued or migrated for the user.
+pub const MIGRATE: &str = script!(
+    r#"
+local now = now_ms(ARGV[#ARGV])
+local hour = 3600000
+local lock = num(ARGV[1], 'lock')
+if lock > now then
+  local current = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+  if lock > current then redis.call('SET', KEYS[1], lock, 'PX', lock - now) end
+end
+local i = 2
+local function times(key, ttl)
+  local n = num(ARGV[i], 'count'); i = i + 1
+  for _ = 1, n do
+    local t = num(ARGV[i], 'time'); i = i + 1
+    redis.call('ZADD', key, math.min(t, now), 'migrated:' .. t)
+  end
+  if n > 0 then redis.call('PEXPIRE', key, ttl) end
+end
+times(KEYS[2], num(ARGV[#ARGV - 1], 'window'))
+times(KEYS[3], hour)
+local ng = num(ARGV[i], 'count'); i = i + 1
+for _ = 1, ng do
+  local origin, untl = ARGV[i], num(ARGV[i + 1], 'until'); i = i + 2
+  if untl > now then
+    local old = tonumber(redis.call('ZSCORE', KEYS[4], origin) or '0') or 0
+    if untl > old then redis.call('ZADD', KEYS[4], untl, origin) end
+    redis.call('PEXPIRE', KEYS[4], math.max(redis.call('PTTL', KEYS[4]), untl - now))
+  end
+end
+local nb = num(ARGV[i], 'count'); i = i + 1
+if redis.call('EXISTS', KEYS[6]) == 0 then
+  for _ = 1, nb do redis.call('SADD', KEYS[5], ARGV[i]); i = i + 1 end
+  redis.call('SET', KEYS[6], '1')
+end
+return 1
+"#
+);
