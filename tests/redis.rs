@@ -676,3 +676,56 @@ fn state_migrate_copies_a_host_in_without_lowering_or_reviving_anything() {
     assert_eq!(r.cli(&["SCARD", "smsotp:{u-alice}:backup"]).trim(), "1", "a used code never comes back");
     assert_eq!(h.login(Stack::Probe, &[text(&codes[0])]).rc, PAM_MAXTRIES);
 }
+
+// ---------------------------------------------------------------------------
+// A hostile server: whatever it sends is a store failure within the timeout
+
+/// A loopback listener that answers every connection's first read with `reply`
+/// (then keeps the socket open for `hold`).
+fn hostile_server(reply: Vec<u8>, hold: Duration) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        if let Ok((mut stream, _)) = listener.accept() {
+            let mut buf = [0u8; 1024];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(&reply);
+            std::thread::sleep(hold);
+        }
+    });
+    port
+}
+
+#[test]
+fn hostile_replies_are_failures_never_panics_or_hangs() {
+    let mut deep = Vec::new();
+    for _ in 0..100 {
+        deep.extend_from_slice(b"*1\r\n");
+    }
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("a 4 GiB bulk string", b"$4294967296\r\n".to_vec()),
+        ("an array of 2^62 elements", b"*4611686018427387904\r\n".to_vec()),
+        ("deep nesting", deep),
+        ("a line that never ends", vec![b'+'; 300 * 1024]),
+        ("not RESP", b"HTTP/1.1 200 OK\r\n\r\n".to_vec()),
+        ("a RESP3 map", b"%1\r\n+a\r\n+b\r\n".to_vec()),
+        ("the wrong role shape", b"*1\r\n:1\r\n".to_vec()),
+        ("a replica", b"*5\r\n$5\r\nslave\r\n$9\r\n127.0.0.1\r\n:6379\r\n$9\r\nconnected\r\n:1\r\n".to_vec()),
+        ("silence", Vec::new()),
+        ("a cut reply", b"$10\r\nabc".to_vec()),
+    ];
+    for (what, reply) in cases {
+        let port = hostile_server(reply, Duration::from_secs(5));
+        let config =
+            Config::parse(&format!("[state]\nbackend = \"redis\"\n[state.redis]\nurl = \"redis://127.0.0.1:{port}\"\ntimeout = 1\n"))
+                .unwrap();
+        let mut store = RedisStore::new(&config);
+        let started = Instant::now();
+        let result = store.locked_until("alice", at(T));
+        assert!(result.is_err(), "{what}: {result:?}");
+        assert!(started.elapsed() < Duration::from_millis(1500), "{what}: took {:?}", started.elapsed());
+        let message = format!("{:?}", result.unwrap_err());
+        assert!(message.len() < 600 && !message.chars().any(|c| c.is_control()), "{what}: {message}");
+    }
+}
