@@ -509,7 +509,7 @@ fn sentinel_host(primary: &Redis, sentinels: &[String], extra: &str, redis_extra
 fn sentinels_find_the_primary_and_logins_continue_after_a_failover() {
     require_pam_env!();
     require_redis!();
-    let (mut primary, replica, sentinels) = sentinel_cluster();
+    let (primary, replica, sentinels) = sentinel_cluster();
     // the first sentinel is down: the next is asked
     let mut urls = vec![format!("rediss://127.0.0.1:{}", common::gateway::closed_port())];
     urls.extend(sentinels.iter().map(Sentinel::url));
@@ -519,7 +519,8 @@ fn sentinels_find_the_primary_and_logins_continue_after_a_failover() {
     assert_eq!(out.rc, PAM_SUCCESS, "through the sentinels, WAIT acknowledged by the replica: {out:?}");
     assert_eq!(replica.cli(&["SCARD", "smsotp:{u-alice}:backup"]).trim(), "1", "the replica has the consumption");
 
-    primary.stop();
+    // killed, not shut down: no chance to hand over
+    primary.signal("KILL");
     let started = Instant::now();
     let mut during = Vec::new();
     loop {
@@ -728,4 +729,32 @@ fn hostile_replies_are_failures_never_panics_or_hangs() {
         let message = format!("{:?}", result.unwrap_err());
         assert!(message.len() < 600 && !message.chars().any(|c| c.is_control()), "{what}: {message}");
     }
+}
+
+/// `wait_replicas`: a lock and a used backup code reach the replica before the
+/// answer; a used code fewer replicas acknowledged is refused and stays used.
+#[test]
+fn wait_replicas_holds_locks_and_used_codes_until_replicated() {
+    require_redis!();
+    let r = Redis::start();
+    let replica = Redis::replica_of(&r);
+    let dir = test_dir();
+    let mut config = rules_config(Some(&r), dir.path());
+    config.state.redis.wait_replicas = 1;
+    let mut store = RedisStore::new(&config);
+    for _ in 0..2 {
+        assert!(!store.record_failure("w", at(T)).unwrap());
+    }
+    assert!(store.record_failure("w", at(T)).unwrap());
+    assert_ne!(replica.cli(&["GET", "smsotp:{u-w}:lock"]).trim(), "", "the lock is on the replica when the answer comes");
+    add_codes_redis(&r, "w2", &["abcd-efgh", "jkmn-pqrs"]);
+    assert_eq!(store.use_backup_code("w2", "abcd-efgh", at(T)).unwrap(), BackupUse::Used { remaining: 1 });
+    assert_eq!(replica.cli(&["SCARD", "smsotp:{u-w2}:backup"]).trim(), "1");
+    config.state.redis.wait_replicas = 2;
+    let mut store = RedisStore::new(&config);
+    let started = Instant::now();
+    let refused = store.use_backup_code("w2", "jkmn-pqrs", at(T));
+    assert!(format!("{refused:?}").contains("only 1 of 2 replicas"), "{refused:?}");
+    assert!(started.elapsed() < Duration::from_secs(3), "WAIT is bounded by the timeout: {:?}", started.elapsed());
+    assert_eq!(r.cli(&["SCARD", "smsotp:{u-w2}:backup"]).trim(), "0", "consumed all the same");
 }
