@@ -10,6 +10,7 @@ pub mod keys;
 mod pattern;
 mod placeholders;
 mod redacted;
+mod redis;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,6 +28,7 @@ pub use files::{Secret, check_secure_file, read_secret, read_secure_bytes, read_
 pub use pattern::SuccessRegex;
 pub use placeholders::{MESSAGE_PLACEHOLDERS, MessageField, PROMPT_PLACEHOLDERS, Piece, PromptField, check_placeholders, pieces};
 pub use redacted::redacted_url;
+pub use redis::{RedisAddress, RedisConfig, parse_address as parse_redis_address};
 
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/security/pam_smsotp.toml";
 pub const DEFAULT_PHONE_MAP: &str = "/etc/security/pam_smsotp.phones";
@@ -199,14 +201,32 @@ impl Default for LimitsConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StateConfig {
+    pub backend: StateBackend,
     pub dir: PathBuf,
     pub on_failure: StoreFailurePolicy,
+    pub redis: RedisConfig,
 }
 
 impl Default for StateConfig {
     fn default() -> Self {
-        StateConfig { dir: PathBuf::from("/var/lib/pam_smsotp"), on_failure: StoreFailurePolicy::default() }
+        StateConfig {
+            backend: StateBackend::default(),
+            dir: PathBuf::from("/var/lib/pam_smsotp"),
+            on_failure: StoreFailurePolicy::default(),
+            redis: RedisConfig::default(),
+        }
     }
+}
+
+/// Where the state store of record lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum StateBackend {
+    /// One file per user under `[state] dir`: this host only.
+    #[default]
+    File,
+    /// `[state.redis]`: shared by every host that names it.
+    Redis,
 }
 
 /// What a login gets when the state store cannot be read or written.
@@ -314,6 +334,7 @@ impl Config {
         if !self.state.dir.is_absolute() {
             return Err(Invalid::new("state.dir", "must be an absolute path"));
         }
+        self.state.redis.validate(self.state.backend == StateBackend::Redis)?;
         for (i, d) in self.directories.iter().enumerate() {
             d.validate(&format!("directory[{i}]"))?;
         }
@@ -330,6 +351,9 @@ impl Config {
 
     /// Read every `*_file` secret, with the same ownership checks as the config.
     pub fn load_secrets(&mut self) -> Result<(), ConfigError> {
+        if self.state.backend == StateBackend::Redis {
+            self.state.redis.load_secrets()?;
+        }
         for d in &mut self.directories {
             d.load_secrets()?;
         }

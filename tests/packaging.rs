@@ -763,7 +763,8 @@ fn conf_keys(text: &str) -> BTreeSet<String> {
         } else if let Some(name) = line
             .strip_prefix('[')
             .and_then(|l| l.split(']').next())
-            .filter(|n| n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !n.is_empty())
+            // `[state.redis]`: a table inside a section
+            .filter(|n| n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.') && !n.is_empty())
         {
             flush(&section, &mut entry, &mut out);
             section = name.to_string();

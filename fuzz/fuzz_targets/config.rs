@@ -8,7 +8,9 @@ fuzz_target!(|text: &str| {
     let Ok(config) = Config::parse(text) else { return };
     assert!(config.validate().is_ok(), "a parsed config stays valid");
     let Ok(printed) = toml::to_string(&config) else { return };
-    if let Err(e) = Config::parse(&printed) {
-        panic!("smsotp check prints a config it would refuse: {e}\n{printed}");
+    // what `smsotp check` prints is TOML again (with secrets and templates
+    // redacted, so it need not be a working config)
+    if let Err(e) = printed.parse::<toml::Table>() {
+        panic!("smsotp check prints what is not TOML: {e}\n{printed}");
     }
 });

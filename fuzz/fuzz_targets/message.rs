@@ -2,7 +2,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pam_smsotp::message::{Encoding, MESSAGE_PLACEHOLDERS, PROMPT_PLACEHOLDERS, check_placeholders, render, sms_cost};
+use pam_smsotp::config::{MESSAGE_PLACEHOLDERS, PROMPT_PLACEHOLDERS, check_placeholders};
+use pam_smsotp::message::{Encoding, render, sms_cost};
 
 fuzz_target!(|template: &str| {
     let _ = check_placeholders("otp.prompt", template, PROMPT_PLACEHOLDERS);

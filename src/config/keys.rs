@@ -30,6 +30,9 @@ pub const TAGGED_ARRAYS: &[&str] = &["directory", "connector"];
 /// (array, entry type, key, tagged by `type`).
 pub const NESTED: &[(&str, &str, &str, bool)] = &[("connector", "http", "auth", true), ("connector", "http", "success_json", false)];
 
+/// Tables inside a `[section]` with fixed keys of their own: (section, key).
+pub const SUBTABLES: &[(&str, &str)] = &[("state", "redis")];
+
 /// Keys whose value is a table of free-form names (no fixed keys inside).
 pub const FREE_FORM: &[&str] = &["connector.http.params", "connector.http.headers"];
 
@@ -74,7 +77,13 @@ pub fn all() -> Result<Vec<String>, String> {
             }
         } else {
             for key in expected(&format!("[{section}]\n{PROBE} = 1\n"))? {
-                keys.push(format!("{section}.{key}"));
+                if SUBTABLES.contains(&(section.as_str(), key.as_str())) {
+                    for field in expected(&format!("[{section}.{key}]\n{PROBE} = 1\n"))? {
+                        keys.push(format!("{section}.{key}.{field}"));
+                    }
+                } else {
+                    keys.push(format!("{section}.{key}"));
+                }
             }
         }
     }
@@ -135,6 +144,9 @@ mod tests {
             "phone.default_country_code",
             "limits.login_budget",
             "state.dir",
+            "state.backend",
+            "state.redis.url",
+            "state.redis.wait_replicas",
             "backup_codes.enabled",
             "directory.type",
             "directory.file.path",
@@ -154,6 +166,7 @@ mod tests {
         }
         // skipped fields are not keys
         assert!(!keys.iter().any(|k| k.ends_with("connectors_defaulted") || k.ends_with(".bind_password")));
+        assert!(!keys.iter().any(|k| k == "state.redis" || k == "state.redis.password" || k == "state.redis.sentinel_password"));
         let mut sorted = keys.clone();
         sorted.dedup();
         assert_eq!(sorted, keys);
@@ -166,6 +179,7 @@ mod tests {
         for key in all().unwrap() {
             let parts: Vec<&str> = key.split('.').collect();
             let text = match parts[..] {
+                [section, table, field] if SUBTABLES.contains(&(section, table)) => format!("[{section}.{table}]\n{field} = 1\n"),
                 [section, field] if TAGGED_ARRAYS.contains(&section) => {
                     assert_eq!(field, "type");
                     continue;

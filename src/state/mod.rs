@@ -2,13 +2,17 @@
 //! grace and backup codes. The login flow only talks to the trait.
 
 pub mod backup;
+mod fallback;
 mod file;
 pub(crate) mod record;
+pub mod redis;
 
 use std::time::Duration;
 
+pub use fallback::LocalFallback;
 pub use file::{StateDir, TOTAL, file_stem};
-pub use record::{Grace, UserState};
+pub use record::{DecodeError, Grace, UserState, decode};
+pub use redis::RedisStore;
 
 use crate::auth::{BackupUse, SendAllowance, Store, StoreError};
 use crate::config::{Config, LimitsConfig};

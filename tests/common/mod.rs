@@ -13,6 +13,7 @@
 pub mod arch;
 pub mod gateway;
 pub mod kannel;
+pub mod redis;
 pub mod skip;
 pub mod slapd;
 pub mod sshd;

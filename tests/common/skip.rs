@@ -27,6 +27,8 @@ pub enum Need {
     Slapd,
     /// Kannel's bearerbox and smsbox with the fake SMSC from kannel-extras.
     Kannel,
+    /// redis-server, redis-sentinel and redis-cli.
+    Redis,
     /// Debian's PAM configuration (pam-auth-update works on common-auth).
     DebianPam,
 }
@@ -48,6 +50,7 @@ impl Need {
             }
             Need::Slapd => super::slapd::available(),
             Need::Kannel => super::kannel::available(),
+            Need::Redis => super::redis::available(),
             Need::DebianPam => (!Path::new("/etc/pam.d/common-auth").exists() || !Path::new("/var/cache/debconf").is_dir())
                 .then(|| "needs a Debian PAM configuration (/etc/pam.d/common-auth, debconf)".to_string()),
         }

@@ -107,6 +107,9 @@ pub fn check(path: &Path, config: &Config) -> Done {
             ok = false;
         }
     }
+    if config.state.backend == pam_smsotp::config::StateBackend::Redis {
+        ok &= check_redis(config);
+    }
     if config.connectors_defaulted {
         println!("warning: no [[connector]] is configured: codes are only written to the spool file");
     } else if config.connectors.iter().all(|c| matches!(c, ConnectorConfig::Spool(_))) {
@@ -134,4 +137,37 @@ pub fn sample_message(config: &Config) -> String {
     let values =
         message::MessageValues { code: &code, user: "username", host: &host, service: "sshd", ttl_seconds: config.otp.ttl, seq: "AB" };
     message::render_message(&config.message.template, &values)
+}
+
+/// Connect as the module does, report the server, and run every script on a check key.
+fn check_redis(config: &Config) -> bool {
+    let mut store = pam_smsotp::state::RedisStore::new(config);
+    let facts = match store.server_facts() {
+        Ok(f) => f,
+        Err(e) => {
+            println!("error: state.redis: {e}");
+            return false;
+        }
+    };
+    let unknown = || "unknown (the ACL user may not run INFO)".to_string();
+    println!("# state: redis {} is a primary, version {}", facts.server, facts.version.clone().unwrap_or_else(unknown));
+    let mut ok = true;
+    match facts.aof_enabled {
+        Some(true) => println!("# state: redis appendonly yes"),
+        Some(false) => println!("warning: redis appendonly is off: a crash of the server can bring used backup codes back and lift locks"),
+        None => println!("# state: redis appendonly: {}", unknown()),
+    }
+    match facts.maxmemory_policy.as_deref() {
+        Some("noeviction") => println!("# state: redis maxmemory-policy noeviction"),
+        Some(p) => println!("warning: redis maxmemory-policy {p} may evict locks and counters; use noeviction"),
+        None => println!("# state: redis maxmemory-policy: {}", unknown()),
+    }
+    match store.self_test() {
+        Ok(()) => println!("# state: redis: every script ran as the module's user"),
+        Err(e) => {
+            println!("error: state.redis: a script failed: {e}");
+            ok = false;
+        }
+    }
+    ok
 }

@@ -55,6 +55,15 @@ enum Command {
     /// Make, count or revoke a user's single-use backup codes.
     #[command(subcommand)]
     BackupCodes(BackupCodes),
+    /// The state store itself.
+    #[command(subcommand)]
+    State(StateCommand),
+}
+
+#[derive(Subcommand)]
+enum StateCommand {
+    /// Copy this host's state files ([state] dir) into the Redis store (safe to repeat).
+    Migrate,
 }
 
 #[derive(Subcommand)]
@@ -109,6 +118,7 @@ fn main() -> ExitCode {
         Command::BackupCodes(BackupCodes::Generate { user, count }) => state::generate(&config, &user, count),
         Command::BackupCodes(BackupCodes::Status { user }) => state::backup_status(&config, &user),
         Command::BackupCodes(BackupCodes::Revoke { user }) => state::revoke(&config, &user),
+        Command::State(StateCommand::Migrate) => state::migrate(&config),
     };
     match done {
         Ok(()) => ExitCode::SUCCESS,
