@@ -56,4 +56,4 @@ if [[ $stack == smsotp ]]; then
     : >"$spool"
 fi
 answer | LD_PRELOAD=libpam_wrapper.so PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$dir/pam.d" \
-    pamtester_ "$stack" alice authenticate
+    pamtester_ "$stack" "${BENCH_USER:-nobody}" authenticate

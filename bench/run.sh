@@ -50,6 +50,7 @@ dir=$(mktemp -d)
 chmod 0700 "$dir"
 trap 'rm -rf "$dir"' EXIT
 export BENCH_DIR=$dir
+export BENCH_USER=${BENCH_USER:-nobody}
 umask 077
 mkdir "$dir/pam.d" "$dir/spool"
 mkfifo "$dir/tick"
@@ -79,7 +80,10 @@ type = "spool"
 path = "$dir/spool/outbox.jsonl"
 EOF
 mkdir "$dir/state"
-echo "alice +15551234567" >"$dir/phones"
+# The user logging in exists in the name service, as every real login's does
+# (pam_unix would refuse one that does not); a name unknown to /etc/passwd
+# would make the module's identity lookup fall through to nss-systemd.
+echo "$BENCH_USER +15551234567" >"$dir/phones"
 chown root:root "$dir/pam_smsotp.toml" "$dir/phones"
 chmod 0600 "$dir/pam_smsotp.toml" "$dir/phones"
 
@@ -91,7 +95,7 @@ chmod 0400 "$dir/ga_secret"
 feed=$root/bench/feed.sh
 spool=$dir/spool/outbox.jsonl
 check_spool() {
-    if [[ $(wc -l <"$spool") != 1 ]] || ! grep -q '"text":"Code [0-9]\{6\} for alice"' "$spool"; then
+    if [[ $(wc -l <"$spool") != 1 ]] || ! grep -q '"text":"Code [0-9]\{6\} for '"$BENCH_USER"'"' "$spool"; then
         die "unexpected spool content after $1: $(cat "$spool")"
     fi
 }

@@ -15,8 +15,8 @@ use pam_smsotp::connector::{Chain, Delivery, DeliveryError};
 use pam_smsotp::phone::Phone;
 
 const TO: &str = "+15551234567";
-const TEXT: &str = "123456 is your code & more";
-const UNICODE: &str = "Код 123456 – ваш";
+const TEXT: &str = "482913 is your code & more";
+const UNICODE: &str = "Код 482913 – ваш";
 
 fn basic(user: &str, pass: &str) -> String {
     format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")))
@@ -27,7 +27,7 @@ fn send(toml: &str, text: &str) -> Result<Delivery, DeliveryError> {
     let config = Config::parse(toml).unwrap_or_else(|e| panic!("{e}: {toml}"));
     let chain = Chain::from_config(&config);
     let to = Phone::normalise(TO, "").unwrap();
-    let sms = Sms { to: &to, text, code: "123456", seq: "AB", expires: 1_700_000_300, user: "alice" };
+    let sms = Sms { to: &to, text, code: "482913", seq: "AB", expires: 1_700_000_300, user: "alice" };
     Chain::try_one(&chain.connectors[0], &sms, Duration::from_secs(5))
 }
 
