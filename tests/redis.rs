@@ -320,41 +320,71 @@ fn grace_on_one_host_does_not_open_another_origin() {
     assert_eq!(out.prompts().len(), 1);
 }
 
-/// 120 logins at once over 4 hosts: alice's all answer with her one backup
-/// code, bob's all answer wrong. Exactly one of alice's gets in; every one of
-/// bob's failures is counted, none lost between hosts.
+/// 400 logins at once over 4 hosts, each host a process tree with a host name
+/// of its own (a UTS namespace): alice's logins all answer with her one backup
+/// code, bob's all answer wrong, and each worker's own user answers with the
+/// right code. Exactly one of alice's gets in, every right code is accepted,
+/// and every failure and every SMS is counted once, none lost between hosts.
 #[test]
 fn parallel_logins_over_four_hosts_use_one_backup_code_once() {
-    require!(Root, PamWrapper, Redis);
+    require!(Root, PamWrapper, Redis, Programs(&["unshare", "hostname"]));
     let r = Redis::start();
     let config = "[otp]\nmax_attempts = 1\n[limits]\nlockout_failures = 1000\nresend_cooldown = 0\nmax_sends_per_hour = 1000\n";
-    let hosts: Vec<Setup> = (0..4).map(|_| host(&r, config, "unavailable", "timeout = 10\n")).collect();
+    const WORKERS: usize = 16;
+    let hosts: Vec<Setup> = (0..4)
+        .map(|n| {
+            let mut h = host(&r, config, "unavailable", "timeout = 10\n");
+            let phones = std::fs::read_to_string(&h.phones).unwrap();
+            let own: String = (0..WORKERS).map(|w| format!("worker{w} +1555300{w:04}\n")).collect();
+            write_private(&h.phones, &format!("{phones}{own}"));
+            h.prefix = ["unshare", "--uts", "sh", "-c", &format!("hostname fleet-host{n} && exec \"$@\""), "sh"]
+                .iter()
+                .map(|a| a.to_string())
+                .collect();
+            h
+        })
+        .collect();
     add_codes_redis(&r, USER, &["abcd-efgh"]);
     let results = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|scope| {
-        for worker in 0..12 {
+        for worker in 0..WORKERS {
             let (hosts, results) = (&hosts, &results);
             scope.spawn(move || {
-                for i in 0..10 {
+                let own = format!("worker{worker}");
+                for i in 0..25 {
                     let h = &hosts[(worker + i) % 4];
-                    let (user, answer) = if (worker + i) % 2 == 0 { (USER, "abcd-efgh") } else { ("bob", "000000") };
-                    let out = h.login_as(user, Stack::Probe, &[text(answer)], &[], |s| s.spool_texts());
-                    results.lock().unwrap().push((user, out.rc));
+                    let out = match (worker + i) % 3 {
+                        0 => h.login_as(USER, Stack::Probe, &[text("abcd-efgh")], &[], |s| s.spool_texts()),
+                        1 => h.login_as("bob", Stack::Probe, &[text("000000")], &[], |s| s.spool_texts()),
+                        _ => h.login_as(&own, Stack::Probe, &[Reply::Code], &[], |s| {
+                            s.spool_texts().into_iter().filter(|t| t.contains(&format!(" for {own}@"))).collect()
+                        }),
+                    };
+                    let who = match (worker + i) % 3 {
+                        0 => "alice",
+                        1 => "bob",
+                        _ => "own",
+                    };
+                    results.lock().unwrap().push((who, out.rc));
                 }
             });
         }
     });
     let results = results.into_inner().unwrap();
-    assert_eq!(results.len(), 120);
-    let alice: Vec<i32> = results.iter().filter(|(u, _)| *u == USER).map(|(_, rc)| *rc).collect();
-    let bob: Vec<i32> = results.iter().filter(|(u, _)| *u == "bob").map(|(_, rc)| *rc).collect();
+    assert_eq!(results.len(), 400);
+    let of = |who: &str| -> Vec<i32> { results.iter().filter(|(u, _)| *u == who).map(|(_, rc)| *rc).collect() };
+    let (alice, bob, own) = (of("alice"), of("bob"), of("own"));
     assert_eq!(alice.iter().filter(|&&rc| rc == PAM_SUCCESS).count(), 1, "{alice:?}");
     assert!(alice.iter().all(|&rc| rc == PAM_SUCCESS || rc == PAM_MAXTRIES), "{alice:?}");
     assert!(bob.iter().all(|&rc| rc == PAM_MAXTRIES), "{bob:?}");
+    assert!(own.iter().all(|&rc| rc == PAM_SUCCESS), "every right code is accepted: {own:?}");
     assert_eq!(r.cli(&["ZCARD", "smsotp:{u-bob}:fail"]).trim(), bob.len().to_string(), "every wrong answer counted");
     assert_eq!(r.cli(&["ZCARD", "smsotp:{u-bob}:sends"]).trim(), bob.len().to_string(), "every SMS reserved");
-    let sent: usize = hosts.iter().map(|h| h.spool_texts().len()).sum();
-    assert_eq!(sent, bob.len() + alice.len(), "one SMS per login, counted once");
+    let texts: Vec<String> = hosts.iter().flat_map(|h| h.spool_texts()).collect();
+    assert_eq!(texts.len(), results.len(), "one SMS per login, counted once");
+    for n in 0..4 {
+        assert!(hosts[n].spool_texts().iter().all(|t| t.contains(&format!("@fleet-host{n}"))), "each host has its own name");
+    }
 }
 
 // ---------------------------------------------------------------------------
