@@ -23,7 +23,7 @@ answer() {
     case $stack in
     permit) ;;
     google-authenticator) oathtool --totp -b "$ga_secret" ;;
-    smsotp)
+    smsotp | smsotp-redis)
         # A FIFO nobody writes to: `read -t` on it is a sleep without a fork.
         exec 3<>"$dir/tick"
         local i code
@@ -52,7 +52,7 @@ pamtester_() {
 
 # Drain the outbox (as a gateway would), so this login's SMS is its only line
 # and polling reads a one-line file however many runs came before.
-if [[ $stack == smsotp ]]; then
+if [[ $stack == smsotp* ]]; then
     : >"$spool"
 fi
 answer | LD_PRELOAD=libpam_wrapper.so PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$dir/pam.d" \
