@@ -382,8 +382,8 @@ fn parallel_logins_over_four_hosts_use_one_backup_code_once() {
     assert_eq!(r.cli(&["ZCARD", "smsotp:{u-bob}:sends"]).trim(), bob.len().to_string(), "every SMS reserved");
     let texts: Vec<String> = hosts.iter().flat_map(|h| h.spool_texts()).collect();
     assert_eq!(texts.len(), results.len(), "one SMS per login, counted once");
-    for n in 0..4 {
-        assert!(hosts[n].spool_texts().iter().all(|t| t.contains(&format!("@fleet-host{n}"))), "each host has its own name");
+    for (n, h) in hosts.iter().enumerate() {
+        assert!(h.spool_texts().iter().all(|t| t.contains(&format!("@fleet-host{n}"))), "each host has its own name");
     }
 }
 
