@@ -1,3 +1,4 @@
 //! Network primitives the adapters share.
 
+pub mod deadline;
 pub mod dns;

@@ -2,78 +2,23 @@
 //! start (ldaps) or after StartTLS, one deadline over every read and write,
 //! and every reply bounded in size and nesting before it is decoded.
 
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::os::fd::AsRawFd;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use nix::sys::socket::MsgFlags;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
 use super::ber::{self, BerError, ReadError};
 use super::protocol::{self, LdapResult, NOTICE_OF_DISCONNECTION, RawEntry, Response};
 use super::{LdapProblem, printable};
+use crate::net::deadline::DeadlineSocket;
 
 /// Largest single reply accepted (a search entry with a few phone numbers is well below 1 KiB).
 pub const MAX_MESSAGE: usize = 256 * 1024;
 /// Largest sum of replies over one connection.
 pub const MAX_TOTAL: usize = 1024 * 1024;
-
-/// A TCP socket whose every read and write ends by `deadline`.
-struct DeadlineSocket {
-    tcp: TcpStream,
-    deadline: Instant,
-}
-
-fn timed_out() -> io::Error {
-    io::Error::new(io::ErrorKind::TimedOut, "timed out")
-}
-
-impl DeadlineSocket {
-    fn left(&self) -> io::Result<Duration> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(timed_out());
-        }
-        Ok(left)
-    }
-}
-
-/// SO_RCVTIMEO and SO_SNDTIMEO expire as EAGAIN.
-fn expiry_is_timeout(e: io::Error) -> io::Error {
-    if e.kind() == io::ErrorKind::WouldBlock { timed_out() } else { e }
-}
-
-impl Read for DeadlineSocket {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let left = self.left()?;
-        self.tcp.set_read_timeout(Some(left))?;
-        self.tcp.read(buf).map_err(expiry_is_timeout)
-    }
-}
-
-impl Write for DeadlineSocket {
-    /// send(2) with MSG_NOSIGNAL: a peer that has gone away gives EPIPE, never a SIGPIPE in the host.
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let left = self.left()?;
-        self.tcp.set_write_timeout(Some(left))?;
-        nix::sys::socket::send(self.tcp.as_raw_fd(), buf, MsgFlags::MSG_NOSIGNAL).map_err(|e| expiry_is_timeout(e.into()))
-    }
-
-    /// rustls writes vectored; writev(2) has no MSG_NOSIGNAL, so one buffer at a time through `write`.
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        match bufs.iter().find(|b| !b.is_empty()) {
-            Some(b) => self.write(b),
-            None => Ok(0),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
 
 enum Channel {
     Plain(DeadlineSocket),
@@ -267,6 +212,7 @@ mod tests {
     use crate::directory::ldap::ber::element;
     use crate::directory::ldap::protocol::tests::{entry_op, ldap_result, reply};
     use std::net::TcpListener;
+    use std::time::Duration;
 
     /// A session to a peer that answers with `answer` (after reading what the client sent).
     fn session_with(answer: Vec<u8>, timeout: Duration) -> (LdapSession, std::thread::JoinHandle<()>) {

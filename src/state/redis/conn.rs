@@ -4,18 +4,17 @@
 //! The `redis` crate only packs commands, decodes replies (after our own bounds
 //! check) and runs `Script` (EVALSHA with its SCRIPT LOAD fallback) over it.
 
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use nix::sys::socket::MsgFlags;
 use redis::{ConnectionLike, RedisResult, Value};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
 use crate::config::{RedisAddress, Secret};
+use crate::net::deadline::DeadlineSocket;
 use crate::net::dns::{ResolveError, Resolver};
 
 /// Largest reply accepted (a user's backup codes are a few KiB).
@@ -45,60 +44,6 @@ pub enum ConnError {
 pub struct Credentials<'a> {
     pub username: &'a str,
     pub password: Option<&'a Secret>,
-}
-
-/// A TCP socket whose every read and write ends by the current deadline.
-struct DeadlineSocket {
-    tcp: TcpStream,
-    deadline: Instant,
-}
-
-fn timed_out() -> io::Error {
-    io::Error::new(io::ErrorKind::TimedOut, "timed out")
-}
-
-impl DeadlineSocket {
-    fn left(&self) -> io::Result<Duration> {
-        let left = self.deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(timed_out());
-        }
-        Ok(left)
-    }
-}
-
-/// SO_RCVTIMEO and SO_SNDTIMEO expire as EAGAIN.
-fn expiry_is_timeout(e: io::Error) -> io::Error {
-    if e.kind() == io::ErrorKind::WouldBlock { timed_out() } else { e }
-}
-
-impl Read for DeadlineSocket {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let left = self.left()?;
-        self.tcp.set_read_timeout(Some(left))?;
-        self.tcp.read(buf).map_err(expiry_is_timeout)
-    }
-}
-
-impl Write for DeadlineSocket {
-    /// send(2) with MSG_NOSIGNAL: a peer that has gone away gives EPIPE, never a SIGPIPE in the host.
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let left = self.left()?;
-        self.tcp.set_write_timeout(Some(left))?;
-        nix::sys::socket::send(self.tcp.as_raw_fd(), buf, MsgFlags::MSG_NOSIGNAL).map_err(|e| expiry_is_timeout(e.into()))
-    }
-
-    /// rustls writes vectored; writev(2) has no MSG_NOSIGNAL, so one buffer at a time.
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        match bufs.iter().find(|b| !b.is_empty()) {
-            Some(b) => self.write(b),
-            None => Ok(0),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }
 
 enum Channel {
