@@ -18,3 +18,6 @@ pub fn judge(config: &ConnectorConfig, answer: &Answer, sms: &Sms<'_>) -> Option
         other => preset::provider(other).map(|(p, _)| p.judge(answer, sms)),
     }
 }
+
+/// A Redis reply as the store's connection reads it (framed, then decoded).
+pub use crate::state::redis::resp::{Value as RedisValue, parse as parse_redis_reply};

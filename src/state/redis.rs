@@ -7,18 +7,18 @@
 
 mod admin;
 pub mod conn;
+pub mod resp;
 mod scripts;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use redis::{Script, Value};
 
 use crate::auth::{BackupUse, SendAllowance, Store, StoreError};
 use crate::config::{Config, LimitsConfig, RedisAddress, RedisConfig, parse_redis_address};
 use crate::state::{backup, file_stem};
 pub use admin::{RedisStatus, ServerFacts};
 use conn::{ConnError, Credentials, RedisConn};
+use resp::{Script, Value};
 
 /// Origins remembered for grace, as in record.rs.
 const MAX_GRACE_ORIGINS: u64 = 32;
@@ -134,7 +134,7 @@ impl RedisStore {
         let address = parse_redis_address(url, 26379).map_err(|e| ConnError::Protocol("sentinel url".into(), e))?;
         let credentials = Credentials { username: &self.config.sentinel_username, password: self.config.sentinel_password.as_ref() };
         let mut sentinel = RedisConn::open(&address, Some(tls), &credentials, timeout, self.until)?;
-        let reply = sentinel.command(redis::cmd("SENTINEL").arg("GET-MASTER-ADDR-BY-NAME").arg(&self.config.master_name))?;
+        let reply = sentinel.command(resp::cmd("SENTINEL").arg("GET-MASTER-ADDR-BY-NAME").arg(&self.config.master_name))?;
         let (host, port) = match &reply {
             Value::Array(items) => match &items[..] {
                 [Value::BulkString(h), Value::BulkString(p)] => {
@@ -178,25 +178,18 @@ impl RedisStore {
         if self.callers_clock { now.as_millis().to_string() } else { String::new() }
     }
 
-    /// Run a script; any failure ends the connection for this store.
-    fn run<T: redis::FromRedisValue>(
+    /// Run a script and read its answer with `read`; any failure ends the connection for this store.
+    fn run<T>(
         &mut self,
         pick: impl Fn(&Scripts) -> &Script,
         keys: &[String],
         args: &[String],
+        read: impl Fn(&Value) -> Option<T>,
     ) -> Result<T, StoreError> {
         self.conn()?;
         let Some(conn) = self.conn.as_mut() else { return Err(StoreError::Io("no connection".into())) };
-        let script = pick(&self.scripts);
-        let mut invocation = script.prepare_invoke();
-        for k in keys {
-            invocation.key(k);
-        }
-        for a in args {
-            invocation.arg(a);
-        }
-        let result = invocation.invoke::<Value>(conn).map_err(|e| conn.failure(&e));
-        let result = result.and_then(|v| redis::from_redis_value::<T>(v.clone()).map_err(|_| conn.unexpected("a script", &v)));
+        let result = conn.run_script(pick(&self.scripts), keys, args);
+        let result = result.and_then(|v| read(&v).ok_or_else(|| conn.unexpected("a script", &v)));
         result.map_err(|e| self.fail(e))
     }
 
@@ -216,7 +209,7 @@ impl RedisStore {
         }
         let ms = self.config.timeout.saturating_mul(1000).saturating_sub(100).max(100);
         let conn = self.conn()?;
-        let reply = conn.command(redis::cmd("WAIT").arg(wanted).arg(ms));
+        let reply = conn.command(resp::cmd("WAIT").arg(&wanted).arg(&ms));
         match reply {
             Ok(Value::Int(n)) => Ok(u32::try_from(n).unwrap_or(0)),
             Ok(other) => {
@@ -249,7 +242,7 @@ impl RedisStore {
             if record { "1" } else { "0" }.to_string(),
             self.now_arg(now),
         ];
-        let reply: Vec<i64> = self.run(|s| &s.reserve_send, &keys, &args)?;
+        let reply = self.run(|s| &s.reserve_send, &keys, &args, Value::integers)?;
         match reply[..] {
             [0, _] => Ok(SendAllowance::Allowed),
             [1, ms] if ms > 0 => Ok(SendAllowance::Cooldown((ms as u64).div_ceil(1000))),
@@ -264,7 +257,7 @@ impl RedisStore {
     pub fn backup_hashes(&mut self, user: &str) -> Result<Vec<String>, StoreError> {
         let key = self.key(user, "backup");
         let conn = self.conn()?;
-        let reply = conn.command(redis::cmd("SMEMBERS").arg(&key));
+        let reply = conn.command(resp::cmd("SMEMBERS").arg(&key));
         match reply {
             // a member that is not text is skipped, never the whole set
             Ok(Value::Array(items)) => Ok(items
@@ -287,14 +280,14 @@ impl Store for RedisStore {
     fn locked_until(&mut self, user: &str, now: Duration) -> Result<Option<Duration>, StoreError> {
         let keys = [self.key(user, "lock")];
         let args = [self.ms(self.limits.lockout_duration), self.now_arg(now)];
-        let left: i64 = self.run(|s| &s.locked, &keys, &args)?;
+        let left = self.run(|s| &s.locked, &keys, &args, Value::integer)?;
         Ok((left > 0).then(|| now + Duration::from_millis(left as u64)))
     }
 
     fn grace_active(&mut self, user: &str, key: &str, now: Duration) -> Result<bool, StoreError> {
         let keys = [self.key(user, "grace")];
         let args = [key.to_string(), self.ms(self.grace), self.now_arg(now)];
-        let open: i64 = self.run(|s| &s.grace, &keys, &args)?;
+        let open = self.run(|s| &s.grace, &keys, &args, Value::integer)?;
         Ok(open == 1)
     }
 
@@ -311,7 +304,7 @@ impl Store for RedisStore {
         let l = &self.limits;
         let args =
             [l.lockout_failures.to_string(), self.ms(l.lockout_window), self.ms(l.lockout_duration), Self::nonce()?, self.now_arg(now)];
-        let locked: i64 = self.run(|s| &s.record_failure, &keys, &args)?;
+        let locked = self.run(|s| &s.record_failure, &keys, &args, Value::integer)?;
         if locked == 1 {
             // a lock undone by a failover would give the attacker another round
             self.wait_for_replicas()?;
@@ -328,7 +321,7 @@ impl Store for RedisStore {
             self.ms(self.limits.lockout_duration),
             self.now_arg(now),
         ];
-        let done: i64 = self.run(|s| &s.record_success, &keys, &args)?;
+        let done = self.run(|s| &s.record_success, &keys, &args, Value::integer)?;
         Ok(done == 1)
     }
 
@@ -340,7 +333,7 @@ impl Store for RedisStore {
         let Some(i) = backup::find(answer, &hashes) else { return Ok(BackupUse::NoMatch) };
         let keys = [self.key(user, "lock"), self.key(user, "backup")];
         let args = [hashes[i].clone(), self.ms(self.limits.lockout_duration), self.now_arg(now)];
-        let left: i64 = self.run(|s| &s.use_backup, &keys, &args)?;
+        let left = self.run(|s| &s.use_backup, &keys, &args, Value::integer)?;
         match left {
             -2 => Ok(BackupUse::Locked),
             // another login took that very code first

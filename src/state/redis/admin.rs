@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use redis::{Script, Value};
+use super::resp::{self, Cmd, Script, Value};
 
 use super::conn::ConnError;
 use super::{RedisStore, scripts};
@@ -46,22 +46,14 @@ impl RedisStore {
         self.conn.as_ref().map(|c| c.name().to_string())
     }
 
-    fn eval(&mut self, script: &str, keys: &[String], args: &[String]) -> Result<Value, StoreError> {
+    fn eval(&mut self, script: &'static str, keys: &[String], args: &[String]) -> Result<Value, StoreError> {
         self.conn()?;
         let Some(conn) = self.conn.as_mut() else { return Err(StoreError::Io("no connection".into())) };
-        let script = Script::new(script);
-        let mut invocation = script.prepare_invoke();
-        for k in keys {
-            invocation.key(k);
-        }
-        for a in args {
-            invocation.arg(a);
-        }
-        let result = invocation.invoke::<Value>(conn).map_err(|e| conn.failure(&e));
+        let result = conn.run_script(&Script::new(script), keys, args);
         result.map_err(|e| self.fail(e))
     }
 
-    fn simple(&mut self, cmd: &redis::Cmd) -> Result<Value, StoreError> {
+    fn simple(&mut self, cmd: &Cmd) -> Result<Value, StoreError> {
         let conn = self.conn()?;
         let result = conn.command(cmd);
         result.map_err(|e| self.fail(e))
@@ -71,7 +63,7 @@ impl RedisStore {
         let keys = [self.key(user, "lock"), self.key(user, "fail"), self.key(user, "sends"), self.key(user, "backup")];
         let args = [self.ms(self.limits.lockout_window), self.ms(self.limits.lockout_duration), String::new()];
         let reply = self.eval(scripts::STATUS, &keys, &args)?;
-        match redis::from_redis_value::<Vec<i64>>(reply.clone()).ok().as_deref() {
+        match reply.integers().as_deref() {
             Some(&[f, l, s, b]) if f >= 0 && l >= 0 && s >= 0 && b >= 0 => Ok(RedisStatus {
                 failures_in_window: f as u64,
                 locked_for: (l > 0).then(|| Duration::from_millis(l as u64)),
@@ -85,7 +77,7 @@ impl RedisStore {
     /// Lift the lock and forget the failures, fleet-wide.
     pub fn unlock(&mut self, user: &str) -> Result<(), StoreError> {
         let (lock, fail) = (self.key(user, "lock"), self.key(user, "fail"));
-        self.simple(redis::cmd("DEL").arg(lock).arg(fail)).map(|_| ())
+        self.simple(resp::cmd("DEL").arg(&lock).arg(&fail)).map(|_| ())
     }
 
     /// Replace the user's backup codes with these hashes.
@@ -99,14 +91,14 @@ impl RedisStore {
     }
 
     pub fn backup_count(&mut self, user: &str) -> Result<u64, StoreError> {
-        match self.simple(redis::cmd("SCARD").arg(self.key(user, "backup")))? {
+        match self.simple(resp::cmd("SCARD").arg(&self.key(user, "backup")))? {
             Value::Int(n) if n >= 0 => Ok(n as u64),
             other => Err(self.fail(ConnError::Protocol("redis".into(), format!("unexpected answer {other:?}")))),
         }
     }
 
     pub fn revoke_backup_codes(&mut self, user: &str) -> Result<(), StoreError> {
-        self.simple(redis::cmd("DEL").arg(self.key(user, "backup"))).map(|_| ())
+        self.simple(resp::cmd("DEL").arg(&self.key(user, "backup"))).map(|_| ())
     }
 
     /// Copy one host's state file (by its stem, the escaped user name the keys
@@ -140,7 +132,7 @@ impl RedisStore {
         self.conn()?;
         let mut facts = ServerFacts { server: self.server_name().unwrap_or_default(), ..ServerFacts::default() };
         // INFO may be outside the ACL user's commands: then the facts stay unknown
-        let Ok(Value::BulkString(info)) = self.conn()?.command(redis::cmd("INFO").arg("server").arg("persistence").arg("memory")) else {
+        let Ok(Value::BulkString(info)) = self.conn()?.command(resp::cmd("INFO").arg("server").arg("persistence").arg("memory")) else {
             return Ok(facts);
         };
         for line in String::from_utf8_lossy(&info).lines() {
@@ -179,11 +171,11 @@ impl RedisStore {
             self.backup_hashes(user)?;
             let keys = [self.key(user, "lock"), self.key(user, "backup")];
             let args = ["$argon2id$check".to_string(), self.ms(self.limits.lockout_duration), String::new()];
-            self.run::<i64>(|s| &s.use_backup, &keys, &args)?;
+            self.run(|s| &s.use_backup, &keys, &args, Value::integer)?;
             Ok(())
         })();
         let keys: Vec<String> = ["lock", "fail", "grace", "sends", "backup"].iter().map(|k| self.key(user, k)).collect();
-        let cleaned = self.simple(redis::cmd("DEL").arg(keys)).map(|_| ());
+        let cleaned = self.simple(resp::cmd("DEL").arg(&keys)).map(|_| ());
         result.and(cleaned)
     }
 }
