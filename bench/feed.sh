@@ -24,17 +24,22 @@ answer() {
     permit) ;;
     google-authenticator) oathtool --totp -b "$ga_secret" ;;
     smsotp | smsotp-redis)
-        # A FIFO nobody writes to: `read -t` on it is a sleep without a fork.
-        exec 3<>"$dir/tick"
-        local i code
-        for ((i = 0; i < 5000; i++)); do
+        # Wait for the module's write without polling: inotifywait starts while
+        # pamtester does (as oathtool does for pam_google_authenticator) and
+        # answers when the spool file is closed after a write.
+        local i code line
+        coproc WATCH { exec inotifywait -e close_write -t 5 "$spool" 2>&1; }
+        while read -r -u "${WATCH[0]}" line && [[ $line != "Watches established." ]]; do :; done
+        for ((i = 0; i < 5; i++)); do
             count
             if ((n > 0)) && [[ ${lines[n - 1]} =~ \"text\":\"([^\"]*)\" ]]; then
                 read -r _ code _ <<<"${BASH_REMATCH[1]}"
                 printf '%s\n' "$code"
+                kill "$WATCH_PID" 2>/dev/null || true
                 return 0
             fi
-            read -rt 0.001 -u 3 _ || true
+            # the write event (or the watch's 5 s timeout)
+            read -r -u "${WATCH[0]}" line || sleep 0.001
         done
         echo "feed.sh: no new SMS in $spool after 5 s" >&2
         return 1

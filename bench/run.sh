@@ -36,6 +36,7 @@ have oathtool || missing+=(oathtool)
 have strip || missing+=(binutils)
 have python3 || missing+=(python3)
 have redis-server || missing+=(redis-server)
+have inotifywait || missing+=(inotify-tools)
 if ((${#missing[@]})); then
     echo "run.sh: installing ${missing[*]}" >&2
     apt-get -o DPkg::Lock::Timeout=300 update -q >&2
@@ -54,7 +55,6 @@ export BENCH_DIR=$dir
 export BENCH_USER=${BENCH_USER:-nobody}
 umask 077
 mkdir "$dir/pam.d" "$dir/spool"
-mkfifo "$dir/tick"
 
 account="account required $sec/pam_permit.so"
 printf 'auth required %s\n' "$sec/pam_deny.so" >"$dir/pam.d/other"

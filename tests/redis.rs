@@ -7,7 +7,9 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::redis::{ADMIN_PASSWORD, ADMIN_USER, MASTER_NAME, PAM_PASSWORD, PAM_USER, Redis, Sentinel};
+use common::redis::{
+    ADMIN_PASSWORD, ADMIN_USER, MASTER_NAME, PAM_PASSWORD, PAM_USER, Redis, SENTINEL_CLIENT_PASSWORD, SENTINEL_CLIENT_USER, Sentinel,
+};
 use common::*;
 use pam_smsotp::auth::{BackupUse, SendAllowance, Store};
 use pam_smsotp::config::{Config, Secret, StateBackend};
@@ -498,9 +500,13 @@ fn a_redis_login_creates_no_thread_and_reads_no_environment() {
 // Sentinel: a primary and a replica over TLS, three sentinels
 
 fn sentinel_cluster() -> (Redis, Redis, Vec<Sentinel>) {
+    sentinel_cluster_with(false)
+}
+
+fn sentinel_cluster_with(acl: bool) -> (Redis, Redis, Vec<Sentinel>) {
     let primary = Redis::start_tls_primary();
     let replica = Redis::tls_replica_of(&primary);
-    let sentinels: Vec<Sentinel> = (0..3).map(|_| Sentinel::start(&primary)).collect();
+    let sentinels: Vec<Sentinel> = (0..3).map(|_| Sentinel::start_with(&primary, acl)).collect();
     let deadline = Instant::now() + Duration::from_secs(20);
     while !sentinels.iter().all(|s| s.log().contains("+slave ") && s.log().matches("+sentinel ").count() >= 2) {
         assert!(Instant::now() < deadline, "the sentinels did not find each other and the replica: {}", sentinels[0].log());
@@ -578,6 +584,34 @@ fn sentinels_that_do_not_know_the_name_or_are_down_are_on_failure() {
     ];
     let h = sentinel_host(&primary, &down, "", "");
     assert_unavailable_within(&h, Duration::from_secs(3), "no sentinel");
+}
+
+#[test]
+fn sentinels_that_require_credentials_answer_only_the_configured_user() {
+    require!(Root, PamWrapper, Redis);
+    let (primary, _replica, sentinels) = sentinel_cluster_with(true);
+    let urls: Vec<String> = sentinels.iter().map(Sentinel::url).collect();
+    let with = |password: &str| {
+        let h = sentinel_host(&primary, &urls, "", "");
+        let file = h.dir.path().join("sentinel-password");
+        common::write_private(&file, &format!("{password}\n"));
+        let text = h.config_text().replace(
+            &format!("master_name = \"{MASTER_NAME}\"\n"),
+            &format!(
+                "master_name = \"{MASTER_NAME}\"\nsentinel_username = \"{SENTINEL_CLIENT_USER}\"\nsentinel_password_file = \"{}\"\n",
+                file.display()
+            ),
+        );
+        h.rewrite_config(&text);
+        h
+    };
+    let h = with(SENTINEL_CLIENT_PASSWORD);
+    assert_eq!(h.login(Stack::Probe, &[Reply::Code]).rc, PAM_SUCCESS, "the sentinel user finds the primary");
+    let out = assert_unavailable_within(&with("not-the-password"), Duration::from_secs(4), "a wrong sentinel password");
+    assert!(out.log.contains("refused the credentials"), "{}", out.log);
+    assert!(!out.log.contains("not-the-password"), "no secret in the log: {}", out.log);
+    let out = assert_unavailable_within(&sentinel_host(&primary, &urls, "", ""), Duration::from_secs(4), "no sentinel credentials");
+    assert!(out.log.contains("NOAUTH"), "the sentinel's refusal is logged: {}", out.log);
 }
 
 // ---------------------------------------------------------------------------

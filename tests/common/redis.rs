@@ -272,8 +272,20 @@ pub struct Sentinel {
 
 pub const MASTER_NAME: &str = "smsotp";
 
+/// Sentinels that refuse anyone without credentials: the default user is off,
+/// the sentinels reach each other as `SENTINEL_PEER_USER`, and the module's
+/// `SENTINEL_CLIENT_USER` may only AUTH and ask for the primary.
+pub const SENTINEL_PEER_USER: &str = "sentinel-peer";
+pub const SENTINEL_PEER_PASSWORD: &str = "peer-pw-2f0c";
+pub const SENTINEL_CLIENT_USER: &str = "pam-sentinel";
+pub const SENTINEL_CLIENT_PASSWORD: &str = "client-pw-77ad";
+
 impl Sentinel {
     pub fn start(primary: &Redis) -> Sentinel {
+        Sentinel::start_with(primary, false)
+    }
+
+    pub fn start_with(primary: &Redis, acl: bool) -> Sentinel {
         let dir = super::test_dir();
         let d = dir.path();
         let tls_port = super::free_port();
@@ -282,7 +294,16 @@ impl Sentinel {
              tls-auth-clients no\ntls-replication yes\ndir {d}\nlogfile {d}/sentinel.log\ndaemonize no\n\
              sentinel monitor {MASTER_NAME} 127.0.0.1 {port} 2\nsentinel auth-user {MASTER_NAME} {ADMIN_USER}\n\
              sentinel auth-pass {MASTER_NAME} {ADMIN_PASSWORD}\nsentinel down-after-milliseconds {MASTER_NAME} 1000\n\
-             sentinel failover-timeout {MASTER_NAME} 10000\nsentinel parallel-syncs {MASTER_NAME} 1\n",
+             sentinel failover-timeout {MASTER_NAME} 10000\nsentinel parallel-syncs {MASTER_NAME} 1\n{acl}",
+            acl = if acl {
+                format!(
+                    "user default off\nuser {SENTINEL_PEER_USER} on >{SENTINEL_PEER_PASSWORD} allchannels +@all\n\
+                     user {SENTINEL_CLIENT_USER} on >{SENTINEL_CLIENT_PASSWORD} -@all +auth +sentinel|get-master-addr-by-name\n\
+                     sentinel sentinel-user {SENTINEL_PEER_USER}\nsentinel sentinel-pass {SENTINEL_PEER_PASSWORD}\n"
+                )
+            } else {
+                String::new()
+            },
             cert = primary.pki.cert.display(),
             key = primary.pki.key.display(),
             ca = primary.pki.ca.display(),
