@@ -227,7 +227,17 @@ fn a_truncated_state_file_does_not_unlock_anyone() {
     let path = s.state.join("u-alice.json");
     let full = std::fs::read_to_string(&path).unwrap();
     assert!(full.contains("locked_until"));
+    // what a machine stopped in the middle of the last rewrite can leave: the
+    // redo record beside it brings the whole state back
+    std::fs::write(&path, &full[..full.len() / 2]).unwrap();
+    let out = s.login(Stack::Probe, &[Reply::Code]);
+    assert_eq!(out.rc, PAM_AUTH_ERR, "still locked: {out:?}");
+    assert!(out.log.contains("locked"), "{}", out.log);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), full, "written through from the record");
+    // damage with no record to repair it
+    let lock_file = s.state.join("u-alice.lock");
     for cut in [full.len() / 2, 1, 0] {
+        std::fs::write(&lock_file, "").unwrap();
         std::fs::write(&path, &full[..cut]).unwrap();
         let out = s.login(Stack::Probe, &[Reply::Code]);
         assert_eq!(out.rc, PAM_AUTHINFO_UNAVAIL, "cut at {cut}: {out:?}");

@@ -3,16 +3,19 @@
 //!
 //! A user's first state file is created atomically (temp file, fsync, rename,
 //! fsync of the directory). Every later write changes the file in place,
-//! behind a redo record kept in the lock file: the new state goes to the lock
-//! file and is fdatasynced before a byte of the state file changes, then the
-//! state file is rewritten and fdatasynced, then the redo record is dropped. A
-//! writer killed (or a machine stopped) anywhere in between leaves either the
-//! old state and no valid redo record, or a valid redo record that the next
-//! reader, under the same lock, writes through. So a write is durable once the
-//! redo record is, and no write allocates an inode or changes the directory:
-//! a rename-based rewrite costs an inode allocation and free per write, which
-//! ext4 makes slow when inodes were freed recently (it skips them), and a
-//! second flush (of the directory).
+//! behind a redo record kept in the lock file: the new state, with a sequence
+//! number and the digest of the state it replaces, goes to the lock file (in
+//! the slot that does not hold the newest record) and is fdatasynced (the
+//! write is durable from then on), then the state file is rewritten without a
+//! flush of its own, and the record stays. A writer killed (or a machine
+//! stopped) anywhere leaves its record torn (the state file was not touched
+//! yet, and the previous record still stands for it) or whole; the next
+//! reader, under the same lock, writes the newest whole record through when
+//! the state file still holds the state it replaced or a torn write of it,
+//! and drops the records when the file was changed since by another hand. One flush per write, no inode allocated and
+//! no directory changed: a rename-based rewrite costs an inode allocation and
+//! free per write, which ext4 makes slow when inodes were freed recently (it
+//! skips them), and a second flush (of the directory).
 
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{Read, Write};
@@ -38,9 +41,18 @@ pub struct UserLock {
     file: File,
 }
 
-/// The first line of a redo record: its length and SHA-256, so that a record
-/// torn by a crash is never taken for a state.
-const REDO_MAGIC: &str = "smsotp-redo 1";
+/// The first line of a redo record: the payload's length and SHA-256 (so that
+/// a record torn by a crash is never taken for a state), then the SHA-256 of
+/// the state file it replaces. Version 1 records (the state file was flushed
+/// before they were dropped; no digest of the old state) are still finished.
+const REDO_MAGIC: &str = "smsotp-redo 2";
+const REDO_MAGIC_V1: &str = "smsotp-redo 1";
+/// Where the lock file's two redo slots start. Records alternate between them,
+/// so a new record never overwrites the newest whole one, which may stand for
+/// a state file that is not flushed yet.
+const SLOTS: [u64; 2] = [0, MAX_STATE_BYTES + 4096];
+/// Longest header line of a record.
+const MAX_HEADER: usize = 256;
 
 impl StateDir {
     /// The directory, created 0700 if missing; refused unless it is a real
@@ -144,76 +156,84 @@ impl StateDir {
         let path = self.path(user, ".json");
         let text = serde_json::to_vec(state).map_err(|e| StoreError::Io(e.to_string()))?;
         // O_NONBLOCK: a FIFO in the file's place must not hang the login
-        match OpenOptions::new().write(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK).open(&path) {
+        match OpenOptions::new().read(true).write(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK).open(&path) {
             Ok(file) => {
                 let meta = file.metadata().map_err(|e| io(&path, e))?;
                 // in place only into a plain file of our own; anything else is replaced
                 if meta.is_file() && meta.nlink() == 1 {
                     return self.write_in_place(&path, &file, meta.mode(), &text, lock);
                 }
-                self.replace(user, &path, &text)
+                self.replace(user, &path, &text, lock)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => self.replace(user, &path, &text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => self.replace(user, &path, &text, lock),
             // a symlink (ELOOP), a directory (EISDIR) or a FIFO (ENXIO) where the state should be
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::EISDIR | libc::ENXIO)) => self.replace(user, &path, &text),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::EISDIR | libc::ENXIO)) => self.replace(user, &path, &text, lock),
             Err(e) => Err(io(&path, e)),
         }
     }
 
-    /// The redo record, durable; then the state file; then the record dropped.
+    /// The redo record, durable; then the state file, which the record stands
+    /// for until the next write (so the file needs no flush of its own).
     fn write_in_place(&self, path: &Path, file: &File, mode: u32, text: &[u8], lock: &UserLock) -> Result<(), StoreError> {
         let lock_path = path.with_extension("lock");
-        let mut record = format!("{REDO_MAGIC} {} {}\n", text.len(), hex_sha256(text)).into_bytes();
-        record.extend_from_slice(text);
-        put(&lock.file, &record).map_err(|e| io(&lock_path, e))?;
+        let mut current = Vec::new();
+        file.take(MAX_STATE_BYTES + 1).read_to_end(&mut current).map_err(|e| io(path, e))?;
+        let seq = newest_record(&lock.file).map_err(|e| io(&lock_path, e))?.map_or(1, |r| r.seq.saturating_add(1));
+        let record = redo_record(seq, text, &current);
+        let slot = SLOTS[(seq % 2) as usize];
+        let durable = lock.file.write_all_at(&record, slot).and_then(|()| lock.file.sync_data());
+        durable.map_err(|e| io(&lock_path, e))?;
         let result = (|| {
             if mode & 0o7777 != 0o600 {
                 file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
             }
-            put(file, text)
+            file.write_all_at(text, 0)?;
+            file.set_len(text.len() as u64)
         })();
-        result.map_err(|e| io(path, e))?;
-        // The state file is durable now. Should this truncation be lost, the
-        // record still equals the file and the next reader just drops it.
-        let _ = lock.file.set_len(0);
-        Ok(())
+        result.map_err(|e| io(path, e))
     }
 
-    /// Write a redo record left by a writer that died into the state file, or
-    /// drop it when it is torn (that writer never touched the state file) or
-    /// has no state file to go to (one removed by hand is not brought back).
+    /// Bring the state file in line with the newest whole redo record: write
+    /// it through when the file still holds the state it replaced (or a torn
+    /// write); drop the records when the file was changed since by another
+    /// hand, or when there is no state file to go to (one removed by hand is
+    /// not brought back). A torn record is never taken for a state.
     fn finish_interrupted_write(&self, user: &str, lock: &UserLock) -> Result<(), StoreError> {
         let lock_path = self.path(user, ".lock");
-        let len = lock.file.metadata().map_err(|e| io(&lock_path, e))?.len();
-        if len == 0 {
-            return Ok(());
-        }
-        let mut record = vec![0; usize::try_from(len.min(MAX_STATE_BYTES + 200)).unwrap_or(0)];
-        lock.file.read_exact_at(&mut record, 0).map_err(|e| io(&lock_path, e))?;
-        if let Some(text) = redo_payload(&record) {
-            let path = self.path(user, ".json");
+        let drop_records = || lock.file.set_len(0).map_err(|e| io(&lock_path, e));
+        let Some(redo) = newest_record(&lock.file).map_err(|e| io(&lock_path, e))? else {
+            return if lock.file.metadata().map_err(|e| io(&lock_path, e))?.len() > 0 { drop_records() } else { Ok(()) };
+        };
+        let path = self.path(user, ".json");
+        let mut file =
             match OpenOptions::new().read(true).write(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK).open(&path)
             {
-                Ok(mut file) if file.metadata().is_ok_and(|m| m.is_file()) => {
-                    let mut current = Vec::new();
-                    file.read_to_end(&mut current).map_err(|e| io(&path, e))?;
-                    if current != text {
-                        put(&file, text).map_err(|e| io(&path, e))?;
-                    }
-                }
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Ok(file) if file.metadata().is_ok_and(|m| m.is_file()) => file,
+                Ok(_) => return drop_records(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return drop_records(),
                 Err(e) => return Err(io(&path, e)),
-            }
+            };
+        let mut current = Vec::new();
+        (&mut file).take(MAX_STATE_BYTES + 1).read_to_end(&mut current).map_err(|e| io(&path, e))?;
+        if current == redo.payload {
+            return Ok(());
         }
-        lock.file.set_len(0).map_err(|e| io(&lock_path, e))
+        let unfinished = match &redo.replaced {
+            Some(old) => torn_between(&current, old, &redo.payload),
+            None => true,
+        };
+        if unfinished {
+            // flushed here, so that the records may go
+            put(&file, &redo.payload).map_err(|e| io(&path, e))?;
+        }
+        drop_records()
     }
 
     /// A user's first state file (or one that is not a plain file): a new
     /// file, fsynced, renamed into place, then the directory fsynced. The
     /// temporary file has one name per user: only the lock holder writes it,
     /// and one left by a killed writer is simply overwritten.
-    fn replace(&self, user: &str, path: &Path, text: &[u8]) -> Result<(), StoreError> {
+    fn replace(&self, user: &str, path: &Path, text: &[u8], lock: &UserLock) -> Result<(), StoreError> {
         let temp = self.dir.join(format!(".{}.tmp", stem(user)));
         let result = (|| {
             let mut f = OpenOptions::new()
@@ -230,6 +250,8 @@ impl StateDir {
             std::fs::rename(&temp, path)?;
             self.sync_dir()
         })();
+        // a record of the file this one replaced must not be written over it
+        let result = result.and_then(|()| lock.file.set_len(0));
         if let Err(e) = result {
             let _ = std::fs::remove_file(&temp);
             return Err(io(path, e));
@@ -249,14 +271,90 @@ fn put(file: &File, bytes: &[u8]) -> std::io::Result<()> {
     file.sync_data()
 }
 
-/// The state a redo record carries, if the record is whole.
-fn redo_payload(record: &[u8]) -> Option<&[u8]> {
-    let newline = record.iter().position(|&b| b == b'\n')?;
-    let header = std::str::from_utf8(&record[..newline]).ok()?;
-    let rest = header.strip_prefix(REDO_MAGIC)?.strip_prefix(' ')?;
-    let (len, digest) = rest.split_once(' ')?;
-    let payload = &record[newline + 1..];
-    (len.parse::<usize>().ok()? == payload.len() && hex_sha256(payload) == digest).then_some(payload)
+/// A whole redo record: its sequence number, the state it carries, and the
+/// state it replaced (none in a version 1 record).
+#[derive(Debug)]
+struct Redo {
+    seq: u64,
+    payload: Vec<u8>,
+    replaced: Option<Vec<u8>>,
+}
+
+/// `smsotp-redo 2 SEQ LEN OLD_LEN DIGEST`, then the new state and the old one;
+/// the digest covers both.
+fn redo_record(seq: u64, new: &[u8], old: &[u8]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(new.len() + old.len());
+    body.extend_from_slice(new);
+    body.extend_from_slice(old);
+    let mut record = format!("{REDO_MAGIC} {seq} {} {} {}\n", new.len(), old.len(), hex_sha256(&body)).into_bytes();
+    record.extend_from_slice(&body);
+    record
+}
+
+/// Whether `current` is what an unfinished in-place rewrite of `old` with `new`
+/// can leave: every byte from one or the other, no longer than the longer.
+fn torn_between(current: &[u8], old: &[u8], new: &[u8]) -> bool {
+    current.len() <= old.len().max(new.len()) && current.iter().enumerate().all(|(i, b)| old.get(i) == Some(b) || new.get(i) == Some(b))
+}
+
+/// The whole record with the highest sequence number in either slot.
+fn newest_record(lock: &File) -> std::io::Result<Option<Redo>> {
+    let len = lock.metadata()?.len();
+    let mut newest: Option<Redo> = None;
+    for slot in SLOTS {
+        if let Some(r) = read_record(lock, slot, len)?
+            && newest.as_ref().is_none_or(|n| r.seq > n.seq)
+        {
+            newest = Some(r);
+        }
+    }
+    Ok(newest)
+}
+
+/// The record at `slot`, if it is whole.
+fn read_record(lock: &File, slot: u64, len: u64) -> std::io::Result<Option<Redo>> {
+    let Some(available) = len.checked_sub(slot).filter(|&n| n > 0) else { return Ok(None) };
+    let mut head = vec![0; MAX_HEADER.min(usize::try_from(available).unwrap_or(MAX_HEADER))];
+    lock.read_exact_at(&mut head, slot)?;
+    let Some(newline) = head.iter().position(|&b| b == b'\n') else { return Ok(None) };
+    let Some(header) = std::str::from_utf8(&head[..newline]).ok().and_then(RedoHeader::parse) else { return Ok(None) };
+    let body_len = header.len.saturating_add(header.old_len.unwrap_or(0));
+    if slot != 0 && header.seq == 0 || body_len as u64 > 2 * MAX_STATE_BYTES || (newline + 1 + body_len) as u64 > available {
+        return Ok(None);
+    }
+    let mut body = vec![0; body_len];
+    lock.read_exact_at(&mut body, slot + newline as u64 + 1)?;
+    if hex_sha256(&body) != header.digest {
+        return Ok(None);
+    }
+    let replaced = header.old_len.map(|_| body.split_off(header.len));
+    Ok(Some(Redo { seq: header.seq, payload: body, replaced }))
+}
+
+struct RedoHeader {
+    seq: u64,
+    len: usize,
+    old_len: Option<usize>,
+    digest: String,
+}
+
+impl RedoHeader {
+    /// `smsotp-redo 2 SEQ LEN OLD_LEN DIGEST`, or `smsotp-redo 1 LEN DIGEST` (sequence 0, no old state).
+    fn parse(line: &str) -> Option<RedoHeader> {
+        let digest = |s: &str| (s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())).then(|| s.to_string());
+        if let Some(rest) = line.strip_prefix(REDO_MAGIC).and_then(|r| r.strip_prefix(' ')) {
+            let [seq, len, old_len, d] = rest.split(' ').collect::<Vec<_>>()[..] else { return None };
+            return Some(RedoHeader {
+                seq: seq.parse().ok()?,
+                len: len.parse().ok()?,
+                old_len: Some(old_len.parse().ok()?),
+                digest: digest(d)?,
+            });
+        }
+        let rest = line.strip_prefix(REDO_MAGIC_V1)?.strip_prefix(' ')?;
+        let [len, d] = rest.split(' ').collect::<Vec<_>>()[..] else { return None };
+        Some(RedoHeader { seq: 0, len: len.parse().ok()?, old_len: None, digest: digest(d)? })
+    }
 }
 
 fn hex_sha256(bytes: &[u8]) -> String {
@@ -336,11 +434,14 @@ mod tests {
         UserState { failures: vec![1_700_000_000; failures], sends: vec![1_700_000_001], ..UserState::default() }
     }
 
-    fn record_for(state: &UserState) -> Vec<u8> {
-        let text = serde_json::to_vec(state).unwrap();
-        let mut record = format!("{REDO_MAGIC} {} {}\n", text.len(), hex_sha256(&text)).into_bytes();
-        record.extend_from_slice(&text);
-        record
+    /// A version 2 record of `state`, replacing `replaced`.
+    fn record_for(seq: u64, state: &UserState, replaced: &[u8]) -> Vec<u8> {
+        redo_record(seq, &serde_json::to_vec(state).unwrap(), replaced)
+    }
+
+    fn put_record(lock_path: &Path, slot: u64, record: &[u8]) {
+        let f = OpenOptions::new().write(true).create(true).truncate(false).open(lock_path).unwrap();
+        f.write_all_at(record, slot).unwrap();
     }
 
     fn names(t: &tempfile::TempDir) -> Vec<String> {
@@ -350,9 +451,10 @@ mod tests {
     }
 
     #[test]
-    fn rewrites_keep_the_inode_and_leave_no_record_or_temporary_file() {
+    fn rewrites_keep_the_inode_and_leave_the_newest_record_beside_the_file() {
         let Some((t, d)) = dir() else { return };
         let json = t.path().join("u-alice.json");
+        let lock_path = t.path().join("u-alice.lock");
         {
             let lock = d.lock("alice").unwrap();
             d.write("alice", &state(1), &lock).unwrap();
@@ -362,35 +464,73 @@ mod tests {
             let lock = d.lock("alice").unwrap();
             d.write("alice", &state(n), &lock).unwrap();
             assert_eq!(d.read("alice", &lock).unwrap(), state(n));
+            let newest = newest_record(&lock.file).unwrap().expect("the write's record");
+            assert_eq!(newest.payload, std::fs::read(&json).unwrap(), "the record stands for the file");
+            assert_eq!(newest.seq, n as u64 - 1);
+            // the previous write's record is still whole in the other slot
+            let other = read_record(&lock.file, SLOTS[(newest.seq as usize + 1) % 2], lock.file.metadata().unwrap().len()).unwrap();
+            assert_eq!(other.map(|r| r.seq), (n > 2).then(|| n as u64 - 2));
         }
         assert_eq!(std::fs::metadata(&json).unwrap().ino(), inode, "written in place");
-        assert_eq!(std::fs::metadata(t.path().join("u-alice.lock")).unwrap().len(), 0, "no redo record left");
         assert_eq!(names(&t), ["u-alice.json", "u-alice.lock"]);
         // shorter than before: no old tail left behind
         let lock = d.lock("alice").unwrap();
         d.write("alice", &UserState::default(), &lock).unwrap();
         assert_eq!(serde_json::from_slice::<UserState>(&std::fs::read(&json).unwrap()).unwrap(), UserState::default());
+        assert!(std::fs::metadata(&lock_path).unwrap().len() > 0);
     }
 
     #[test]
-    fn a_writer_killed_after_its_redo_record_is_finished_by_the_next_reader() {
+    fn the_newest_whole_record_is_written_through_when_the_file_did_not_get_it() {
         let Some((t, d)) = dir() else { return };
         let json = t.path().join("u-alice.json");
         let lock_path = t.path().join("u-alice.lock");
         let old = serde_json::to_vec(&state(1)).unwrap();
         let new = serde_json::to_vec(&state(7)).unwrap();
-        // killed before the state file changed, while it was half written
-        // (new bytes over an old tail), and before the record was dropped
+        // the machine stopped before the state file got the write, while it was
+        // half written (new bytes over an old tail), or after
         let torn: Vec<u8> = new[..new.len() / 2].iter().chain(&old[new.len() / 2..]).copied().collect();
-        for json_bytes in [old.clone(), torn, new.clone()] {
+        for (json_bytes, applied) in [(old.clone(), true), (torn, true), (new.clone(), false)] {
             std::fs::write(&json, &json_bytes).unwrap();
-            std::fs::write(&lock_path, record_for(&state(7))).unwrap();
+            let _ = std::fs::remove_file(&lock_path);
+            put_record(&lock_path, SLOTS[1], &record_for(5, &state(7), &old));
             let lock = d.lock("alice").unwrap();
             assert_eq!(d.read("alice", &lock).unwrap(), state(7), "the recorded write is not lost");
             drop(lock);
             assert_eq!(std::fs::read(&json).unwrap(), new);
-            assert_eq!(std::fs::metadata(&lock_path).unwrap().len(), 0);
+            let left = std::fs::metadata(&lock_path).unwrap().len();
+            assert_eq!(left == 0, applied, "a record written through (and flushed) goes; one that matches stays");
         }
+        // the newest record torn (its writer died in it): the previous one stands
+        std::fs::write(&json, &old).unwrap();
+        let _ = std::fs::remove_file(&lock_path);
+        put_record(&lock_path, SLOTS[1], &record_for(5, &state(7), &old));
+        let newer = record_for(6, &state(9), &new);
+        put_record(&lock_path, SLOTS[0], &newer[..newer.len() - 3]);
+        let lock = d.lock("alice").unwrap();
+        assert_eq!(d.read("alice", &lock).unwrap(), state(7));
+        drop(lock);
+        // a version 1 record (left by an older module) is still finished
+        std::fs::write(&json, &old).unwrap();
+        let mut v1 = format!("{REDO_MAGIC_V1} {} {}\n", new.len(), hex_sha256(&new)).into_bytes();
+        v1.extend_from_slice(&new);
+        std::fs::write(&lock_path, &v1).unwrap();
+        let lock = d.lock("alice").unwrap();
+        assert_eq!(d.read("alice", &lock).unwrap(), state(7));
+        assert_eq!(std::fs::metadata(&lock_path).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn a_state_file_changed_by_another_hand_is_not_overwritten_by_an_old_record() {
+        let Some((t, d)) = dir() else { return };
+        let json = t.path().join("u-alice.json");
+        let lock_path = t.path().join("u-alice.lock");
+        let old = serde_json::to_vec(&state(1)).unwrap();
+        std::fs::write(&json, serde_json::to_vec(&state(3)).unwrap()).unwrap();
+        put_record(&lock_path, SLOTS[1], &record_for(5, &state(7), &old));
+        let lock = d.lock("alice").unwrap();
+        assert_eq!(d.read("alice", &lock).unwrap(), state(3), "the edit stands");
+        assert_eq!(std::fs::metadata(&lock_path).unwrap().len(), 0, "and the stale record is gone");
     }
 
     #[test]
@@ -399,15 +539,24 @@ mod tests {
         let json = t.path().join("u-alice.json");
         let lock_path = t.path().join("u-alice.lock");
         let old = serde_json::to_vec(&state(1)).unwrap();
-        let record = record_for(&state(7));
+        let record = record_for(1, &state(7), &old);
         let mut wrong_digest = record.clone();
         let last = wrong_digest.len() - 2;
         wrong_digest[last] ^= 1;
-        for bad in [record[..record.len() - 1].to_vec(), record[..10].to_vec(), wrong_digest, b"garbage".to_vec()] {
+        let seq_zero_in_slot_one = record_for(0, &state(7), &old);
+        for (slot, bad) in [
+            (0, record[..record.len() - 1].to_vec()),
+            (0, record[..10].to_vec()),
+            (0, wrong_digest),
+            (0, b"garbage".to_vec()),
+            (SLOTS[1], seq_zero_in_slot_one),
+            (0, record.iter().copied().chain(std::iter::repeat_n(b'x', 300)).map(|b| if b == b'\n' { b' ' } else { b }).collect()),
+        ] {
             std::fs::write(&json, &old).unwrap();
-            std::fs::write(&lock_path, &bad).unwrap();
+            let _ = std::fs::remove_file(&lock_path);
+            put_record(&lock_path, slot, &bad);
             let lock = d.lock("alice").unwrap();
-            assert_eq!(d.read("alice", &lock).unwrap(), state(1), "{}", String::from_utf8_lossy(&bad));
+            assert_eq!(d.read("alice", &lock).unwrap(), state(1), "{}", String::from_utf8_lossy(&bad[..bad.len().min(80)]));
             assert_eq!(std::fs::metadata(&lock_path).unwrap().len(), 0);
         }
         // a state file removed by hand is not brought back by an old record
