@@ -587,6 +587,37 @@ fn sentinels_that_do_not_know_the_name_or_are_down_are_on_failure() {
 }
 
 #[test]
+fn a_failed_over_primary_that_comes_back_is_never_written_to() {
+    require!(Root, PamWrapper, Redis);
+    let (mut primary, replica, sentinels) = sentinel_cluster();
+    let urls: Vec<String> = sentinels.iter().map(Sentinel::url).collect();
+    let h = sentinel_host(&primary, &urls, "[otp]\nmax_attempts = 1\n", "timeout = 1\n");
+    primary.signal("KILL");
+    let started = Instant::now();
+    while h.login(Stack::Probe, &[Reply::Code]).rc != PAM_SUCCESS {
+        assert!(started.elapsed() < Duration::from_secs(40), "no failover: {}", sentinels[0].log());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    // back with its old data, and for a while it still says it is the primary
+    primary.restart();
+    let fail_key = "smsotp:{u-alice}:fail";
+    let before: u64 = replica.cli(&["ZCARD", fail_key]).trim().parse().unwrap_or(0);
+    for _ in 0..5 {
+        assert_eq!(h.login(Stack::Probe, &[text("000000")]).rc, PAM_MAXTRIES);
+    }
+    let after: u64 = replica.cli(&["ZCARD", fail_key]).trim().parse().unwrap();
+    assert_eq!(after, before + 5, "every failure went to the promoted replica");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !primary.cli(&["ROLE"]).starts_with("slave") {
+        assert!(Instant::now() < deadline, "the sentinels did not demote the old primary: {}", sentinels[0].log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // scripts reach a replica as their effects: an EVALSHA counted here came from a client
+    let stats = primary.cli(&["INFO", "commandstats"]);
+    assert!(!stats.contains("cmdstat_evalsha"), "a login ran a script on the stale primary: {stats}");
+}
+
+#[test]
 fn sentinels_that_require_credentials_answer_only_the_configured_user() {
     require!(Root, PamWrapper, Redis);
     let (primary, _replica, sentinels) = sentinel_cluster_with(true);

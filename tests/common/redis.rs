@@ -239,6 +239,16 @@ impl Redis {
         }
     }
 
+    /// Start it again on the same ports, configuration and data (after `signal("KILL")`):
+    /// a primary that was failed over comes back believing it is still the primary.
+    pub fn restart(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.run();
+    }
+
     /// Stop redis-server by its PID (Drop does too).
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
