@@ -449,7 +449,7 @@ fn validate_http(key: &str, h: &HttpConfig) -> Result<(), Invalid> {
     if h.is_template_mode() {
         for (field, value) in [("to_param", &h.to_param), ("body_param", &h.body_param), ("from_param", &h.from_param)] {
             if value.is_some() {
-                return Err(Invalid::new(k(field), "is for simple mode; with body_template use {{to}}, {{text}}, {{from}}"));
+                return Err(Invalid::new(k(field), "is for simple mode; with body_template use {{to}}, {{text}}, {{from}}, {{dlr_url}}"));
             }
         }
         if h.body_template.is_some() && h.method == HttpMethod::Get {

@@ -6,6 +6,8 @@ mod command;
 pub(crate) mod http;
 pub(crate) mod preset;
 mod redact;
+pub(crate) mod report;
+mod reports;
 mod spool;
 pub(crate) mod template;
 
@@ -15,6 +17,7 @@ pub use redact::{redact, redact_id};
 
 use crate::auth::{Receipt, SendFailed, Sender, Sms};
 use crate::config::{Config, ConnectorConfig};
+use crate::dlr::ReportRequest;
 use crate::log::Log;
 
 /// Why one connector did not deliver. Texts are safe to log: no message text,
@@ -49,23 +52,36 @@ pub struct Delivery {
 
 pub trait Connector {
     fn deliver(&self, sms: &Sms<'_>, timeout: Duration) -> Result<Delivery, DeliveryError>;
+    /// As `deliver`, asking the provider for a delivery report where it can.
+    fn deliver_reported(&self, sms: &Sms<'_>, report: Option<&ReportRequest>, timeout: Duration) -> Result<Delivery, DeliveryError> {
+        let _ = report;
+        self.deliver(sms, timeout)
+    }
 }
 
 pub struct Named {
     pub name: String,
+    /// The connector type ("kannel", "twilio", "http", "command"...).
+    pub kind: &'static str,
     pub connector: Box<dyn Connector>,
 }
 
 /// The configured connectors in order.
 pub struct Chain {
     pub connectors: Vec<Named>,
+    /// `[delivery]` when reports are on: asked for with every message that can carry one.
+    pub reports: Option<reports::Reports>,
 }
 
 impl Chain {
     pub fn from_config(config: &Config) -> Chain {
-        let connectors =
-            config.connectors.iter().enumerate().map(|(i, c)| Named { name: c.display_name(i), connector: build(c) }).collect();
-        Chain { connectors }
+        let connectors = config
+            .connectors
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Named { name: c.display_name(i), kind: c.kind(), connector: build(c) })
+            .collect();
+        Chain { connectors, reports: reports::Reports::from_config(config) }
     }
 
     /// Deliver through one connector, as `smsotp send-test` does for each.
@@ -82,9 +98,15 @@ impl Sender for Chain {
         let started = std::time::Instant::now();
         for named in &self.connectors {
             let left = remaining.saturating_sub(started.elapsed());
-            match Chain::try_one(named, sms, left) {
+            let report = self.reports.as_ref().and_then(|r| r.request(named, log));
+            let tried =
+                if left.is_zero() { Err(DeliveryError::NoTimeLeft) } else { named.connector.deliver_reported(sms, report.as_ref(), left) };
+            match tried {
                 Ok(delivery) => {
                     log.debug(&format!("connector {}: accepted ({})", named.name, delivery.answer));
+                    if let (Some(reports), Some(report)) = (&self.reports, &report) {
+                        reports.record_sent(named, report, sms, log);
+                    }
                     return Ok(Receipt { connector: named.name.clone(), message_id: delivery.message_id });
                 }
                 Err(e) => log.warn(&format!("connector {}: {e}", named.name)),

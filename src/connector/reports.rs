@@ -1,0 +1,62 @@
+//! The chain's side of delivery reports: a token and URL for each message a
+//! connector can ask a report for, and the sent record the receiver needs.
+
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::Named;
+use crate::auth::Sms;
+use crate::config::Config;
+use crate::dlr::record::{Sent, write_sent};
+use crate::dlr::{ReportRequest, Reporting};
+use crate::log::Log;
+
+/// Connector types whose provider cannot be asked for a report.
+const NO_REPORTS: &[&str] = &["command", "spool"];
+
+pub struct Reports {
+    reporting: Reporting,
+    reports_dir: PathBuf,
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+impl Reports {
+    pub fn from_config(config: &Config) -> Option<Reports> {
+        Some(Reports { reporting: Reporting::from_config(config)?, reports_dir: config.delivery.reports_dir.clone() })
+    }
+
+    /// A report URL for a message through `named`, if it can carry one.
+    pub fn request(&self, named: &Named, log: &dyn Log) -> Option<ReportRequest> {
+        if NO_REPORTS.contains(&named.kind) {
+            return None;
+        }
+        match self.reporting.request(&named.name, now()) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                log.warn(&format!("connector {}: no delivery report asked: {e}", named.name));
+                None
+            }
+        }
+    }
+
+    /// Tell the receiver what the message was; a failure costs the report, not the login.
+    pub fn record_sent(&self, named: &Named, report: &ReportRequest, sms: &Sms<'_>, log: &dyn Log) {
+        let sent_at = now();
+        let sent = Sent {
+            id: report.id.as_text(),
+            user: sms.user.to_string(),
+            seq: sms.seq.to_string(),
+            connector: named.name.clone(),
+            kind: named.kind.to_string(),
+            to: sms.to.masked(),
+            sent: sent_at,
+            expires: sent_at.saturating_add(self.reporting.token_ttl()),
+        };
+        if let Err(e) = write_sent(&self.reports_dir, &sent) {
+            log.warn(&format!("connector {}: delivery report for message {} will not be accepted: {e}", named.name, sent.id));
+        }
+    }
+}
