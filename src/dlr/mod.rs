@@ -3,7 +3,9 @@
 //! callback parsers the daemon uses (nothing here starts a thread; the daemon's
 //! server lives in src/bin/smsotp-dlrd).
 
+pub mod callback;
 pub mod record;
+pub mod request;
 
 pub mod token;
 

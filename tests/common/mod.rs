@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 pub mod arch;
+pub mod dlrd;
 pub mod gateway;
 pub mod kannel;
 pub mod redis;

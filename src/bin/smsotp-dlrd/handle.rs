@@ -1,0 +1,158 @@
+//! One request: which connector it is for, whether its token and message are
+//! real, what it says, and the record and log line it leaves.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use pam_smsotp::config::{Config, DlrKey};
+use pam_smsotp::dlr::callback::{Callback, interpret, word};
+use pam_smsotp::dlr::record::{DeliveryState, Report, read_report, read_sent, write_report};
+use pam_smsotp::dlr::request::Head;
+use pam_smsotp::dlr::token::{self, TOKEN_CHARS};
+use pam_smsotp::sys::syslog;
+
+use crate::event::{Event, format};
+
+pub struct Receiver {
+    /// connector name → type
+    connectors: BTreeMap<String, &'static str>,
+    key: DlrKey,
+    reports_dir: PathBuf,
+    /// Read-then-write of a report file, one at a time.
+    writing: Mutex<()>,
+}
+
+/// The answer: status and a short body.
+pub struct Answer {
+    pub status: u16,
+    pub body: &'static str,
+}
+
+const OK: Answer = Answer { status: 200, body: "OK\n" };
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+fn decode(segment: &str) -> String {
+    percent_encoding::percent_decode_str(segment).decode_utf8_lossy().into_owned()
+}
+
+impl Receiver {
+    pub fn new(config: &Config, key: DlrKey) -> Receiver {
+        let connectors = config.connectors.iter().enumerate().map(|(i, c)| (c.display_name(i), c.kind())).collect();
+        Receiver { connectors, key, reports_dir: config.delivery.reports_dir.clone(), writing: Mutex::new(()) }
+    }
+
+    /// `.../<connector>/<token>` (a per-message URL) or `.../<connector>` (an
+    /// account webhook, the token in the body).
+    fn route<'a>(&self, path: &'a str) -> Option<(String, &'static str, Option<&'a str>)> {
+        let mut segments = path.rsplit('/');
+        let last = segments.next()?;
+        let before = segments.next();
+        if last.len() == TOKEN_CHARS
+            && let Some((name, kind)) = before.map(decode).and_then(|n| self.connectors.get(&n).map(|k| (n, *k)))
+        {
+            return Some((name, kind, Some(last)));
+        }
+        let name = decode(last);
+        let kind = *self.connectors.get(&name)?;
+        Some((name, kind, None))
+    }
+
+    pub fn handle(&self, head: &Head, body: &[u8]) -> Answer {
+        let Some((connector, kind, url_token)) = self.route(head.path()) else {
+            return Answer { status: 404, body: "no such report URL\n" };
+        };
+        let callback = Callback { query: head.query(), content_type: head.header("content-type"), body, url_token };
+        let reports = match interpret(kind, &callback) {
+            Ok(r) => r,
+            Err(e) => {
+                // a provider's test call (BulkSMS activates its webhook with `[]`) is acknowledged
+                if body.trim_ascii() == b"[]" {
+                    return OK;
+                }
+                self.refused(&connector, &word(&e.to_string()));
+                return Answer { status: 400, body: "not a report\n" };
+            }
+        };
+        let now = now();
+        let mut accepted = 0;
+        for parsed in reports {
+            let Some(tok) = parsed.token.as_deref() else {
+                self.refused(&connector, "no_token");
+                continue;
+            };
+            let verified = match token::verify(self.key.expose(), tok, now) {
+                Ok(v) => v,
+                Err(e) => {
+                    self.refused(&connector, &word(&e.to_string()));
+                    continue;
+                }
+            };
+            let sent = match read_sent(&self.reports_dir, &verified.id) {
+                Ok(Some(s)) if s.connector == connector => s,
+                Ok(_) => {
+                    self.refused(&connector, "unknown_message");
+                    continue;
+                }
+                Err(e) => {
+                    syslog::line(libc::LOG_ERR, &format!("cannot read the sent record: {e}"));
+                    continue;
+                }
+            };
+            let report = Report {
+                id: sent.id.clone(),
+                state: parsed.state,
+                reason: parsed.reason,
+                provider_status: parsed.provider_status,
+                at: now,
+                connector: sent.connector.clone(),
+                user: sent.user.clone(),
+                seq: sent.seq.clone(),
+                to: sent.to.clone(),
+            };
+            if self.record(&report, &verified.id) {
+                accepted += 1;
+            }
+        }
+        if accepted == 0 {
+            return Answer { status: 403, body: "refused\n" };
+        }
+        OK
+    }
+
+    /// Write the report unless a final one is there; log it. False when it could not be written.
+    fn record(&self, report: &Report, id: &pam_smsotp::dlr::MessageId) -> bool {
+        let _guard = self.writing.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Ok(Some(existing)) = read_report(&self.reports_dir, id)
+            && !existing.may_be_replaced()
+        {
+            // a duplicate or a late intermediate: acknowledged, nothing changes
+            return true;
+        }
+        if let Err(e) = write_report(&self.reports_dir, report) {
+            syslog::line(libc::LOG_ERR, &format!("cannot record a report: {e}"));
+            return false;
+        }
+        // not final and not known: no different from pending for whoever reads the log
+        let result = if report.state == DeliveryState::Unknown { "pending" } else { report.state.word() };
+        let line = format(&Event {
+            result,
+            reason: &report.reason,
+            connector: &report.connector,
+            seq: &report.seq,
+            user: &report.user,
+            to: &report.to,
+        });
+        syslog::line(if report.state == DeliveryState::Failed { libc::LOG_WARNING } else { libc::LOG_INFO }, &line);
+        true
+    }
+
+    fn refused(&self, connector: &str, reason: &str) {
+        let line = format(&Event { result: "refused", reason, connector, seq: "", user: "", to: "" });
+        syslog::line(libc::LOG_NOTICE, &line);
+    }
+}

@@ -1,0 +1,217 @@
+//! `smsotp-dlrd` as a process on loopback, attacked as the internet would: it
+//! records a report only with a valid, unexpired token for a message that was
+//! sent through that connector, bounds size, headers, time and concurrency, and
+//! stays up.
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpStream;
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::dlrd::{Dlrd, KEY, delivery_section, raw};
+use common::*;
+use pam_smsotp::dlr::MessageId;
+use pam_smsotp::dlr::record::{DeliveryState, Sent, list, read_report, write_sent};
+use pam_smsotp::dlr::token;
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+struct Daemon {
+    dir: tempfile::TempDir,
+    dlrd: Dlrd,
+}
+
+impl Daemon {
+    fn start() -> Daemon {
+        let dir = test_dir();
+        let port = free_port();
+        let config = dir.path().join("pam_smsotp.toml");
+        let text = format!(
+            "{}[[connector]]\nname = \"kannel\"\ntype = \"kannel\"\nbase_url = \"http://127.0.0.1:9\"\nusername = \"u\"\npassword = \"p\"\n[[connector]]\nname = \"gw\"\ntype = \"http\"\nurl = \"http://127.0.0.1:9/send\"\nto_param = \"to\"\nbody_param = \"text\"\n",
+            delivery_section(dir.path(), port, "")
+        );
+        write_private(&config, &text);
+        let dlrd = Dlrd::start(&config, port);
+        Daemon { dir, dlrd }
+    }
+
+    fn reports(&self) -> std::path::PathBuf {
+        self.dir.path().join("reports")
+    }
+
+    /// A message sent through `connector` for alice; its token valid until `expires`.
+    fn sent(&self, connector: &str, expires: u64) -> (MessageId, String) {
+        let id = MessageId::random().unwrap();
+        let sent = Sent {
+            id: id.as_text(),
+            user: "alice".into(),
+            seq: "K7".into(),
+            connector: connector.into(),
+            kind: if connector == "gw" { "http" } else { "kannel" }.into(),
+            to: "+*********67".into(),
+            sent: now(),
+            expires,
+        };
+        write_sent(&self.reports(), &sent).unwrap();
+        (id, token::issue(KEY.as_bytes(), &id, expires))
+    }
+
+    fn state(&self, id: &MessageId) -> Option<DeliveryState> {
+        read_report(&self.reports(), id).unwrap().map(|r| r.state)
+    }
+
+    fn report_count(&self) -> usize {
+        list(&self.reports()).unwrap().iter().filter(|(_, r)| r.is_some()).count()
+    }
+}
+
+fn uid_of(pid: u32) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status.lines().find(|l| l.starts_with("Uid:")).unwrap().to_string()
+}
+
+#[test]
+fn a_report_counts_only_with_a_valid_token_for_a_message_sent_through_that_connector() {
+    require!(Root);
+    let d = Daemon::start();
+    // it dropped root: every uid is nobody's
+    assert_eq!(uid_of(d.dlrd.pid()).split_whitespace().skip(1).collect::<Vec<_>>(), ["65534"; 4]);
+
+    let (id, tok) = d.sent("kannel", now() + 3600);
+    // forged: one character changed; for another message; for another connector; expired; no message
+    let mut forged = tok.clone().into_bytes();
+    forged[19] = if forged[19] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    assert_eq!(d.dlrd.get(&format!("/r/kannel/{forged}?type=1&reply=")).0, 403);
+    assert_eq!(d.dlrd.get(&format!("/r/gw/{tok}?status=delivered")).0, 403, "a token for kannel used on gw");
+    let (expired_id, expired) = d.sent("kannel", now() - 1);
+    assert_eq!(d.dlrd.get(&format!("/r/kannel/{expired}?type=1&reply=")).0, 403);
+    let never_sent = token::issue(KEY.as_bytes(), &MessageId::random().unwrap(), now() + 3600);
+    assert_eq!(d.dlrd.get(&format!("/r/kannel/{never_sent}?type=1&reply=")).0, 403);
+    let other_key = token::issue(b"another key of sixteen bytes or more", &id, now() + 3600);
+    assert_eq!(d.dlrd.get(&format!("/r/kannel/{other_key}?type=1&reply=")).0, 403);
+    assert_eq!(d.dlrd.get("/r/nosuchconnector/AAAAAAAAAAAAAAAAAAAA?type=1").0, 404);
+    assert_eq!(d.dlrd.get(&format!("/r/kannel/{tok}?nothing=here")).0, 400);
+    assert_eq!(d.report_count(), 0, "nothing may be recorded");
+    assert_eq!(d.state(&expired_id), None);
+
+    // the real one: an intermediate, then the final state, then a late intermediate and a contradiction
+    assert_eq!(d.dlrd.get(&format!("/r/kannel/{tok}?type=8&reply=ACK%2F")).0, 200);
+    assert_eq!(d.state(&id), Some(DeliveryState::Pending));
+    let (status, _) = d.dlrd.get(&format!("/r/kannel/{tok}?type=2&reply=id%3A1001+sub%3A001+dlvrd%3A000+stat%3AUNDELIV+err%3A001"));
+    assert_eq!(status, 200);
+    let report = read_report(&d.reports(), &id).unwrap().unwrap();
+    assert_eq!(
+        (report.state, report.reason.as_str(), report.user.as_str(), report.seq.as_str()),
+        (DeliveryState::Failed, "undeliv_err_001", "alice", "K7")
+    );
+    assert_eq!(d.dlrd.get(&format!("/r/kannel/{tok}?type=1&reply=")).0, 200);
+    assert_eq!(d.dlrd.get(&format!("/r/kannel/{tok}?type=8&reply=")).0, 200);
+    assert_eq!(d.state(&id), Some(DeliveryState::Failed), "a final state is kept");
+
+    // the generic connector: POSTed form
+    let (gid, gtok) = d.sent("gw", now() + 3600);
+    assert_eq!(d.dlrd.post(&format!("/r/gw/{gtok}"), "application/x-www-form-urlencoded", b"status=DELIVRD").0, 200);
+    assert_eq!(d.state(&gid), Some(DeliveryState::Delivered));
+    assert_eq!(d.report_count(), 2);
+}
+
+#[test]
+fn hostile_requests_are_refused_and_the_daemon_stays_up() {
+    require!(Root);
+    let mut d = Daemon::start();
+    let (id, tok) = d.sent("kannel", now() + 3600);
+    let path = format!("/r/kannel/{tok}?type=1&reply=");
+
+    // a huge body is refused from its length, before it is sent
+    let big = format!("POST {path} HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 100000000\r\n\r\n");
+    assert_eq!(raw(d.dlrd.port, big.as_bytes()).0, 413);
+    // too many headers, a huge header line, a head that never ends
+    let many = format!("GET {path} HTTP/1.1\r\n{}\r\n", "X-Pad: 1\r\n".repeat(100));
+    assert_eq!(raw(d.dlrd.port, many.as_bytes()).0, 431);
+    let long = format!("GET {path} HTTP/1.1\r\nX-Pad: {}\r\n\r\n", "a".repeat(6000));
+    assert_eq!(raw(d.dlrd.port, long.as_bytes()).0, 431);
+    let endless = format!("GET {path} HTTP/1.1\r\n{}", "X-Pad: 1234567890\r\n".repeat(2000));
+    assert_eq!(raw(d.dlrd.port, endless.as_bytes()).0, 431);
+    assert_eq!(raw(d.dlrd.port, format!("GET {path} HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n").as_bytes()).0, 411);
+    assert_eq!(raw(d.dlrd.port, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n").0, 400, "a TLS hello");
+    assert_eq!(d.report_count(), 0);
+
+    // slow clients: each is cut off at the request deadline, and others are served meanwhile
+    let slow: Vec<TcpStream> = (0..8)
+        .map(|_| {
+            let mut s = TcpStream::connect(("127.0.0.1", d.dlrd.port)).unwrap();
+            s.write_all(b"GET /r/kannel/").unwrap();
+            s
+        })
+        .collect();
+    let started = Instant::now();
+    assert_eq!(d.dlrd.get("/r/kannel/x").0, 404);
+    assert!(started.elapsed() < Duration::from_secs(2), "served behind slow clients in {:?}", started.elapsed());
+    let cut = std::thread::scope(|scope| {
+        let handles: Vec<_> = slow
+            .into_iter()
+            .map(|mut s| {
+                scope.spawn(move || {
+                    let t = Instant::now();
+                    // one byte every 300 ms: never a whole head
+                    while s.write_all(b"a").is_ok() && t.elapsed() < Duration::from_secs(15) {
+                        std::thread::sleep(Duration::from_millis(300));
+                    }
+                    t.elapsed()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).max().unwrap()
+    });
+    assert!(cut < Duration::from_secs(8), "slow clients were held {cut:?}");
+
+    // a burst of parallel forged reports: every one answered 403 or 503, nothing recorded
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..200)
+            .map(|i| {
+                let port = d.dlrd.port;
+                scope.spawn(move || {
+                    let forged =
+                        token::issue(b"the attacker's own key, 16+ bytes", &MessageId::from_bytes([i as u8; 6]), u64::from(u32::MAX));
+                    raw(port, format!("GET /r/kannel/{forged}?type=1&reply= HTTP/1.1\r\n\r\n").as_bytes()).0
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(statuses.iter().all(|s| *s == 403 || *s == 503), "{statuses:?}");
+    assert!(statuses.iter().filter(|s| **s == 403).count() > 50, "most are served: {statuses:?}");
+    assert_eq!(d.report_count(), 0);
+
+    // a flood of idle connections: the ones over the limit are told 503 at once, the daemon recovers
+    let idle: Vec<TcpStream> = (0..40).map(|_| TcpStream::connect(("127.0.0.1", d.dlrd.port)).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(d.dlrd.get(&path).0, 503);
+    drop(idle);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(d.dlrd.running(), "{}", d.dlrd.output());
+    assert_eq!(d.dlrd.get(&path).0, 200, "{}", d.dlrd.output());
+    assert_eq!(d.state(&id), Some(DeliveryState::Delivered));
+}
+
+#[test]
+fn it_refuses_to_start_without_its_key_or_as_a_user_that_does_not_exist() {
+    require!(Root);
+    let dir = test_dir();
+    let port = free_port();
+    let config = dir.path().join("pam_smsotp.toml");
+    let section = delivery_section(dir.path(), port, "").replace("user = \"nobody\"", "user = \"no-such-user-here\"");
+    write_private(&config, &section);
+    let out = std::process::Command::new(common::dlrd::dlrd_path()).arg("--config").arg(&config).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-user-here"), "{out:?}");
+    std::fs::remove_file(dir.path().join("dlr.key")).unwrap();
+    let out = std::process::Command::new(common::dlrd::dlrd_path()).arg("--config").arg(&config).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("dlr.key"), "{out:?}");
+}
