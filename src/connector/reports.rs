@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use super::Named;
 use crate::auth::Sms;
 use crate::config::Config;
-use crate::dlr::record::{Sent, write_sent};
+use crate::dlr::record::{SENT_SUFFIX, Sent, remove, write_sent};
 use crate::dlr::{ReportRequest, Reporting};
 use crate::log::Log;
 
@@ -42,8 +42,9 @@ impl Reports {
         }
     }
 
-    /// Tell the receiver what the message was; a failure costs the report, not the login.
-    pub fn record_sent(&self, named: &Named, report: &ReportRequest, sms: &Sms<'_>, log: &dyn Log) {
+    /// Tell the receiver what the message is, before it goes; false (no report
+    /// is asked then) when that cannot be written: it costs the report, not the login.
+    pub fn record_sent(&self, named: &Named, report: &ReportRequest, sms: &Sms<'_>, log: &dyn Log) -> bool {
         let sent_at = now();
         let sent = Sent {
             id: report.id.as_text(),
@@ -55,8 +56,17 @@ impl Reports {
             sent: sent_at,
             expires: sent_at.saturating_add(self.reporting.token_ttl()),
         };
-        if let Err(e) = write_sent(&self.reports_dir, &sent) {
-            log.warn(&format!("connector {}: delivery report for message {} will not be accepted: {e}", named.name, sent.id));
+        match write_sent(&self.reports_dir, &sent) {
+            Ok(()) => true,
+            Err(e) => {
+                log.warn(&format!("connector {}: no delivery report asked: {e}", named.name));
+                false
+            }
         }
+    }
+
+    /// The message did not go: its record goes too (best effort).
+    pub fn forget_sent(&self, report: &ReportRequest) {
+        let _ = remove(&self.reports_dir, &format!("{}{SENT_SUFFIX}", report.id.as_text()));
     }
 }

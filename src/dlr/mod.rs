@@ -4,6 +4,7 @@
 //! server lives in src/bin/smsotp-dlrd).
 
 pub mod callback;
+pub mod health;
 pub mod record;
 pub mod request;
 

@@ -127,6 +127,13 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), RecordEr
     Ok(())
 }
 
+/// Remove `name` from `dir` (through the directory's descriptor).
+pub fn remove(dir: &Path, name: &str) -> Result<(), RecordError> {
+    let dirfd = open_dir(dir)?;
+    nix::unistd::unlinkat(&dirfd, name, nix::unistd::UnlinkatFlags::NoRemoveDir)
+        .map_err(|e| RecordError::Io(format!("{}/{name}", dir.display()), e.to_string()))
+}
+
 fn from_io(e: std::io::Error) -> nix::Error {
     nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
 }

@@ -8,6 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use pam_smsotp::config::{Config, DlrKey};
 use pam_smsotp::dlr::callback::{Callback, interpret, word};
+use pam_smsotp::dlr::health::{read_health, write_health};
 use pam_smsotp::dlr::record::{DeliveryState, Report, read_report, read_sent, write_report};
 use pam_smsotp::dlr::request::Head;
 use pam_smsotp::dlr::token::{self, TOKEN_CHARS};
@@ -20,6 +21,8 @@ pub struct Receiver {
     connectors: BTreeMap<String, &'static str>,
     key: DlrKey,
     reports_dir: PathBuf,
+    demote_after: u32,
+    demote_for: u64,
     /// Read-then-write of a report file, one at a time.
     writing: Mutex<()>,
 }
@@ -43,7 +46,15 @@ fn decode(segment: &str) -> String {
 impl Receiver {
     pub fn new(config: &Config, key: DlrKey) -> Receiver {
         let connectors = config.connectors.iter().enumerate().map(|(i, c)| (c.display_name(i), c.kind())).collect();
-        Receiver { connectors, key, reports_dir: config.delivery.reports_dir.clone(), writing: Mutex::new(()) }
+        let d = &config.delivery;
+        Receiver {
+            connectors,
+            key,
+            reports_dir: d.reports_dir.clone(),
+            demote_after: d.demote_after,
+            demote_for: d.demote_for,
+            writing: Mutex::new(()),
+        }
     }
 
     /// `.../<connector>/<token>` (a per-message URL) or `.../<connector>` (an
@@ -148,7 +159,34 @@ impl Receiver {
             to: &report.to,
         });
         syslog::line(if report.state == DeliveryState::Failed { libc::LOG_WARNING } else { libc::LOG_INFO }, &line);
+        if report.state.is_final() {
+            self.count(report);
+        }
         true
+    }
+
+    /// A final report counts towards (or resets) the connector's demotion.
+    fn count(&self, report: &Report) {
+        let health = read_health(&self.reports_dir, &report.connector).unwrap_or_default();
+        let (next, demoted) = health.after(report.state, report.at, self.demote_after, self.demote_for);
+        if next == health {
+            return;
+        }
+        if let Err(e) = write_health(&self.reports_dir, &report.connector, &next) {
+            syslog::line(libc::LOG_ERR, &format!("cannot record connector {}'s delivery record: {e}", report.connector));
+            return;
+        }
+        if demoted {
+            let line = format(&Event {
+                result: "demoted",
+                reason: &format!("{}_failed_in_a_row", self.demote_after),
+                connector: &report.connector,
+                seq: "",
+                user: "",
+                to: "",
+            });
+            syslog::line(libc::LOG_WARNING, &format!("{line} for={}", self.demote_for));
+        }
     }
 
     fn refused(&self, connector: &str, reason: &str) {
