@@ -215,3 +215,110 @@ fn it_refuses_to_start_without_its_key_or_as_a_user_that_does_not_exist() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("dlr.key"), "{out:?}");
 }
+
+/// One syslog line per report, ident smsotp-dlrd, in the documented key=value
+/// form with the number masked; refused reports are logged as refused.
+#[test]
+fn each_report_is_one_syslog_line_with_the_number_masked() {
+    require!(Root, Programs(world::TOOLS), PrivateMounts);
+    let w = world::World::new("");
+    let d = test_dir();
+    let port = free_port();
+    let config = d.path().join("pam_smsotp.toml");
+    write_private(
+        &config,
+        &format!(
+            "{}[[connector]]\nname = \"kannel\"\ntype = \"kannel\"\nbase_url = \"http://127.0.0.1:9\"\nusername = \"u\"\npassword = \"p\"\n",
+            delivery_section(d.path(), port, "")
+        ),
+    );
+    let mut child = w.in_namespace().arg(common::dlrd::dlrd_path()).arg("--config").arg(&config).spawn().unwrap();
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(10) && child.try_wait().unwrap().is_none(), "dlrd did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let id = MessageId::random().unwrap();
+    let sent = Sent {
+        id: id.as_text(),
+        user: "alice smith".into(),
+        seq: "Q4".into(),
+        connector: "kannel".into(),
+        kind: "kannel".into(),
+        to: "+*********67".into(),
+        sent: now(),
+        expires: now() + 60,
+    };
+    write_sent(&d.path().join("reports"), &sent).unwrap();
+    let tok = token::issue(KEY.as_bytes(), &id, now() + 60);
+    let get = |target: &str| raw(port, format!("GET {target} HTTP/1.1\r\n\r\n").as_bytes()).0;
+    assert_eq!(get(&format!("/r/kannel/{tok}?type=2&reply=id%3A1+stat%3AUNDELIV+err%3A001")), 200);
+    assert_eq!(get("/r/kannel/AAAAAAAAAAAAAAAAAAAA?type=1&reply="), 403);
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = w.log();
+    assert!(
+        log.contains("smsotp-dlrd[")
+            && log.contains(
+                "event=delivery result=failed reason=undeliv_err_001 connector=kannel seq=Q4 user=\"alice smith\" to=+*********67"
+            ),
+        "{log}"
+    );
+    assert!(log.contains("event=delivery result=refused reason=the_token_s_signature_does_not_match connector=kannel"), "{log}");
+    assert!(!log.contains("5551234567") && !log.contains(&tok), "{log}");
+}
+
+/// Demotion end to end: failed reports through the daemon demote a connector
+/// (tried last by the module's chain), and the demotion ends after demote_for.
+#[test]
+fn failed_reports_demote_a_connector_until_demote_for_has_passed() {
+    require!(Root);
+    use common::gateway::{Gateway, Mode};
+    use pam_smsotp::auth::{Sender, Sms};
+    use pam_smsotp::config::Config;
+    use pam_smsotp::connector::Chain;
+    use pam_smsotp::state::delivery::FileDeliveryLog;
+
+    let (a, b) = (Gateway::start(Mode::text(200, "OK")), Gateway::start(Mode::text(200, "OK")));
+    let dir = test_dir();
+    let port = free_port();
+    let config_path = dir.path().join("pam_smsotp.toml");
+    let entry = |name: &str, g: &Gateway| {
+        format!(
+            "[[connector]]\nname = \"{name}\"\ntype = \"http\"\nurl = \"{}?to={{{{to}}}}&text={{{{text}}}}&dlr={{{{dlr_url}}}}\"\n",
+            g.url("/send")
+        )
+    };
+    write_private(
+        &config_path,
+        &format!("{}{}{}", delivery_section(dir.path(), port, "demote_after = 2\ndemote_for = 3"), entry("a", &a), entry("b", &b)),
+    );
+    let dlrd = Dlrd::start(&config_path, port);
+    let config = Config::load(&config_path).unwrap();
+    let to = pam_smsotp::phone::Phone::normalise("+15551234567", "").unwrap();
+    let sms = Sms { to: &to, text: "123456 is your code", code: "123456", seq: "AB", expires: now() + 60, user: "alice" };
+    let log = pam_smsotp::log::MemoryLog::default();
+    let send = || {
+        let mut chain = Chain::from_config(&config);
+        chain.delivery = FileDeliveryLog::from_config(&config).map(|d| Box::new(d) as Box<dyn pam_smsotp::auth::DeliveryLog>);
+        chain.send(&sms, Duration::from_secs(5), &log).unwrap().connector
+    };
+    // two messages through a, each reported failed through the daemon
+    for n in 0..2 {
+        assert_eq!(send(), "a");
+        let dlr = a.requests()[n].query("dlr").unwrap();
+        let path = dlr.strip_prefix(&format!("http://127.0.0.1:{port}")).unwrap();
+        assert_eq!(dlrd.get(&format!("{path}?status=failed&reason=unreachable")).0, 200);
+    }
+    let demoted_at = Instant::now();
+    assert_eq!(send(), "b", "a is demoted: b is tried first");
+    assert!(log.0.borrow().iter().any(|(_, l)| l.contains("connector a: demoted")), "{:?}", log.0.borrow());
+    let listed = {
+        let out = std::process::Command::new(smsotp_path()).arg("--config").arg(&config_path).arg("deliveries").output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(listed.contains("connector a: demoted"), "{listed}");
+    std::thread::sleep(Duration::from_secs(3).saturating_sub(demoted_at.elapsed()) + Duration::from_millis(1100));
+    assert_eq!(send(), "a", "the demotion ended after demote_for");
+}
