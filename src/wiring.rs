@@ -15,7 +15,7 @@ pub fn run_login(config: &Config, login: &Login, prompter: &mut dyn Prompter, lo
     let mut store = open_store(config, log);
     let directories = directory::build(config);
     let mut chain = Chain::from_config(config);
-    chain.delivery = crate::state::delivery::FileDeliveryLog::from_config(config).map(|d| Box::new(d) as Box<dyn auth::DeliveryLog>);
+    chain.delivery = crate::state::delivery::StoredDeliveryLog::from_config(config).map(|d| Box::new(d) as Box<dyn auth::DeliveryLog>);
     auth::authenticate(
         config,
         login,

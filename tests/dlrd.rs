@@ -278,7 +278,7 @@ fn failed_reports_demote_a_connector_until_demote_for_has_passed() {
     use pam_smsotp::auth::{Sender, Sms};
     use pam_smsotp::config::Config;
     use pam_smsotp::connector::Chain;
-    use pam_smsotp::state::delivery::FileDeliveryLog;
+    use pam_smsotp::state::delivery::StoredDeliveryLog;
 
     let (a, b) = (Gateway::start(Mode::text(200, "OK")), Gateway::start(Mode::text(200, "OK")));
     let dir = test_dir();
@@ -301,7 +301,7 @@ fn failed_reports_demote_a_connector_until_demote_for_has_passed() {
     let log = pam_smsotp::log::MemoryLog::default();
     let send = || {
         let mut chain = Chain::from_config(&config);
-        chain.delivery = FileDeliveryLog::from_config(&config).map(|d| Box::new(d) as Box<dyn pam_smsotp::auth::DeliveryLog>);
+        chain.delivery = StoredDeliveryLog::from_config(&config).map(|d| Box::new(d) as Box<dyn pam_smsotp::auth::DeliveryLog>);
         chain.send(&sms, Duration::from_secs(5), &log).unwrap().connector
     };
     // two messages through a, each reported failed through the daemon

@@ -1,13 +1,14 @@
 //! The chain's side of delivery reports: a token and URL for each message a
 //! connector can ask a report for, and the sent record the receiver needs.
 
-use std::path::PathBuf;
+use std::cell::RefCell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::Named;
 use crate::auth::Sms;
 use crate::config::Config;
-use crate::dlr::record::{SENT_SUFFIX, Sent, remove, write_sent};
+use crate::dlr::record::Sent;
+use crate::dlr::store::ReportStore;
 use crate::dlr::{ReportRequest, Reporting};
 use crate::log::Log;
 
@@ -16,7 +17,7 @@ const NO_REPORTS: &[&str] = &["command", "spool"];
 
 pub struct Reports {
     reporting: Reporting,
-    reports_dir: PathBuf,
+    store: RefCell<Box<dyn ReportStore + Send>>,
 }
 
 fn now() -> u64 {
@@ -25,7 +26,8 @@ fn now() -> u64 {
 
 impl Reports {
     pub fn from_config(config: &Config) -> Option<Reports> {
-        Some(Reports { reporting: Reporting::from_config(config)?, reports_dir: config.delivery.reports_dir.clone() })
+        let reporting = Reporting::from_config(config)?;
+        Some(Reports { reporting, store: RefCell::new(crate::state::delivery::report_store(config)) })
     }
 
     /// A report URL for a message through `named`, if it can carry one.
@@ -56,7 +58,7 @@ impl Reports {
             sent: sent_at,
             expires: sent_at.saturating_add(self.reporting.token_ttl()),
         };
-        match write_sent(&self.reports_dir, &sent) {
+        match self.store.borrow_mut().put_sent(&sent) {
             Ok(()) => true,
             Err(e) => {
                 log.warn(&format!("connector {}: no delivery report asked: {e}", named.name));
@@ -67,6 +69,6 @@ impl Reports {
 
     /// The message did not go: its record goes too (best effort).
     pub fn forget_sent(&self, report: &ReportRequest) {
-        let _ = remove(&self.reports_dir, &format!("{}{SENT_SUFFIX}", report.id.as_text()));
+        let _ = self.store.borrow_mut().forget_sent(&report.id);
     }
 }

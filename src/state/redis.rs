@@ -7,6 +7,7 @@
 
 mod admin;
 pub mod conn;
+pub mod delivery;
 mod scripts;
 
 use std::sync::Arc;

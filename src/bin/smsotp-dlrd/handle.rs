@@ -2,16 +2,16 @@
 //! real, what it says, and the record and log line it leaves.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use pam_smsotp::config::{Config, DlrKey};
 use pam_smsotp::dlr::callback::{Callback, interpret, word};
-use pam_smsotp::dlr::health::{read_health, write_health};
-use pam_smsotp::dlr::record::{DeliveryState, Report, read_report, read_sent, write_report};
+use pam_smsotp::dlr::record::{DeliveryState, Report};
 use pam_smsotp::dlr::request::Head;
+use pam_smsotp::dlr::store::ReportStore;
 use pam_smsotp::dlr::token::{self, TOKEN_CHARS};
+use pam_smsotp::state::delivery::report_store;
 use pam_smsotp::sys::syslog;
 
 use crate::event::{Event, format};
@@ -20,7 +20,8 @@ pub struct Receiver {
     /// connector name → type
     connectors: BTreeMap<String, &'static str>,
     key: DlrKey,
-    reports_dir: PathBuf,
+    /// For a store per request (a Redis connection lives one login budget).
+    config: Config,
     demote_after: u32,
     demote_for: u64,
     /// Read-then-write of a report file, one at a time.
@@ -50,7 +51,7 @@ impl Receiver {
         Receiver {
             connectors,
             key,
-            reports_dir: d.reports_dir.clone(),
+            config: config.clone(),
             demote_after: d.demote_after,
             demote_for: d.demote_for,
             writing: Mutex::new(()),
@@ -90,6 +91,7 @@ impl Receiver {
             }
         };
         let now = now();
+        let mut store = report_store(&self.config);
         let mut accepted = 0;
         for parsed in reports {
             let Some(tok) = parsed.token.as_deref() else {
@@ -103,7 +105,7 @@ impl Receiver {
                     continue;
                 }
             };
-            let sent = match read_sent(&self.reports_dir, &verified.id) {
+            let sent = match store.sent(&verified.id) {
                 Ok(Some(s)) if s.connector == connector => s,
                 Ok(_) => {
                     self.refused(&connector, "unknown_message");
@@ -125,7 +127,7 @@ impl Receiver {
                 seq: sent.seq.clone(),
                 to: sent.to.clone(),
             };
-            if self.record(&report, &verified.id) {
+            if self.record(store.as_mut(), &report, &verified.id) {
                 accepted += 1;
             }
         }
@@ -136,15 +138,15 @@ impl Receiver {
     }
 
     /// Write the report unless a final one is there; log it. False when it could not be written.
-    fn record(&self, report: &Report, id: &pam_smsotp::dlr::MessageId) -> bool {
+    fn record(&self, store: &mut dyn ReportStore, report: &Report, id: &pam_smsotp::dlr::MessageId) -> bool {
         let _guard = self.writing.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Ok(Some(existing)) = read_report(&self.reports_dir, id)
+        if let Ok(Some(existing)) = store.report(id)
             && !existing.may_be_replaced()
         {
             // a duplicate or a late intermediate: acknowledged, nothing changes
             return true;
         }
-        if let Err(e) = write_report(&self.reports_dir, report) {
+        if let Err(e) = store.put_report(report) {
             syslog::line(libc::LOG_ERR, &format!("cannot record a report: {e}"));
             return false;
         }
@@ -160,19 +162,19 @@ impl Receiver {
         });
         syslog::line(if report.state == DeliveryState::Failed { libc::LOG_WARNING } else { libc::LOG_INFO }, &line);
         if report.state.is_final() {
-            self.count(report);
+            self.count(store, report);
         }
         true
     }
 
     /// A final report counts towards (or resets) the connector's demotion.
-    fn count(&self, report: &Report) {
-        let health = read_health(&self.reports_dir, &report.connector).unwrap_or_default();
+    fn count(&self, store: &mut dyn ReportStore, report: &Report) {
+        let health = store.health(&report.connector).unwrap_or_default();
         let (next, demoted) = health.after(report.state, report.at, self.demote_after, self.demote_for);
         if next == health {
             return;
         }
-        if let Err(e) = write_health(&self.reports_dir, &report.connector, &next) {
+        if let Err(e) = store.put_health(&report.connector, &next) {
             syslog::line(libc::LOG_ERR, &format!("cannot record connector {}'s delivery record: {e}", report.connector));
             return;
         }

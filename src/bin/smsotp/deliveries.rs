@@ -3,8 +3,8 @@
 //! (`smsotp deliveries [--since S] [--failed]`).
 
 use pam_smsotp::config::Config;
-use pam_smsotp::dlr::health::read_health;
-use pam_smsotp::dlr::record::{DeliveryState, Report, Sent, list};
+use pam_smsotp::dlr::record::{DeliveryState, Report, Sent};
+use pam_smsotp::state::delivery::report_store;
 
 use crate::{Done, Failed};
 
@@ -30,8 +30,8 @@ pub fn last_codes(config: &Config, user: &str) -> Done {
     if !config.delivery.enabled() {
         return Ok(());
     }
-    let all = list(&config.delivery.reports_dir).map_err(|e| Failed::Error(e.to_string()))?;
     let now = now();
+    let all = report_store(config).list(now.saturating_sub(config.delivery.token_ttl)).map_err(|e| Failed::Error(e.to_string()))?;
     let mine: Vec<_> = all.iter().filter(|(s, _)| s.user == user).take(LAST_CODES).collect();
     if mine.is_empty() {
         println!("last codes: none with a delivery report asked");
@@ -50,11 +50,11 @@ pub fn deliveries(config: &Config, since: u64, failed_only: bool) -> Done {
     if !config.delivery.enabled() {
         return Err(Failed::Error("delivery reports are off ([delivery] callback_url is empty)".into()));
     }
-    let dir = &config.delivery.reports_dir;
-    let all = list(dir).map_err(|e| Failed::Error(e.to_string()))?;
     let now = now();
+    let mut store = report_store(config);
+    let all = store.list(now.saturating_sub(since)).map_err(|e| Failed::Error(e.to_string()))?;
     let mut shown = 0;
-    for (sent, report) in all.iter().filter(|(s, _)| now.saturating_sub(s.sent) <= since) {
+    for (sent, report) in &all {
         if failed_only && report.as_ref().map(|r| r.state) != Some(DeliveryState::Failed) {
             continue;
         }
@@ -66,7 +66,7 @@ pub fn deliveries(config: &Config, since: u64, failed_only: bool) -> Done {
     }
     for (i, c) in config.connectors.iter().enumerate() {
         let name = c.display_name(i);
-        if let Ok(h) = read_health(dir, &name)
+        if let Ok(h) = store.health(&name)
             && h.is_demoted(now)
         {
             println!("connector {name}: demoted (tried last) for another {} s", h.demoted_until - now);
