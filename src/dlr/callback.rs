@@ -187,11 +187,11 @@ fn kannel(code: &str, reply: &str) -> (DeliveryState, String) {
                 Some(err) => format!("{stat}_err_{err}"),
                 None => stat,
             };
-            (DeliveryState::Failed, reason)
+            (DeliveryState::Failed, word(&reason))
         }
         "16" => {
             let why = reply.strip_prefix("NACK/").map(word).filter(|w| !w.is_empty());
-            (DeliveryState::Failed, why.map_or_else(|| "rejected".into(), |w| format!("rejected_{w}")))
+            (DeliveryState::Failed, why.map_or_else(|| "rejected".into(), |w| word(&format!("rejected_{w}"))))
         }
         "4" => (DeliveryState::Pending, "buffered".into()),
         "8" => (DeliveryState::Pending, "smsc_accepted".into()),
@@ -310,6 +310,16 @@ mod tests {
         assert_eq!(get("kannel", "type=1&reply=")[0].state, DeliveryState::Delivered);
         assert_eq!(get("kannel", "type=8&reply=ACK%2F")[0].state, DeliveryState::Pending);
         assert_eq!(get("kannel", "type=1")[0].token.as_deref(), Some("T"));
+    }
+
+    /// Found by the fuzzer: two long parts made a reason over 64 characters.
+    #[test]
+    fn a_composed_kannel_reason_stays_one_short_word() {
+        let long = "x".repeat(100);
+        for query in [format!("type=2&reply=stat%3A{long}+err%3A{long}"), format!("type=16&reply=NACK%2F{long}")] {
+            let r = &get("kannel", &query)[0].reason;
+            assert!(r.len() <= 64, "{r}");
+        }
     }
 
     #[test]
