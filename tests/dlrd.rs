@@ -322,3 +322,118 @@ fn failed_reports_demote_a_connector_until_demote_for_has_passed() {
     std::thread::sleep(Duration::from_secs(3).saturating_sub(demoted_at.elapsed()) + Duration::from_millis(1100));
     assert_eq!(send(), "a", "the demotion ended after demote_for");
 }
+
+/// Where a connector has `dlr_signing_key_file`, a report must also carry the
+/// provider's valid signature: Twilio, Telnyx and MessageBird, each signed
+/// right (recorded) and wrong (403, nothing recorded).
+#[test]
+fn signed_providers_reports_need_a_valid_signature() {
+    require!(Root);
+    use base64::Engine;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use ring::signature::KeyPair;
+    use sha2::Digest;
+
+    let dir = test_dir();
+    let port = free_port();
+    let key_file = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        write_private(&p, text);
+        p
+    };
+    let pkcs8 = ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
+    let telnyx_pair = ring::signature::Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap();
+    let entries = format!(
+        "[[connector]]\nname = \"tw\"\ntype = \"twilio\"\naccount_sid = \"AC1\"\nauth_token = \"t\"\nfrom = \"+15550001111\"\ndlr_signing_key_file = {:?}\n\
+         [[connector]]\nname = \"tx\"\ntype = \"telnyx\"\napi_key = \"k\"\nfrom = \"+15550001111\"\ndlr_signing_key_file = {:?}\n\
+         [[connector]]\nname = \"mb\"\ntype = \"messagebird\"\naccess_key = \"k\"\nfrom = \"ACME\"\ndlr_signing_key_file = {:?}\n",
+        key_file("twilio.key", "twilio-auth-token\n"),
+        key_file("telnyx.pub", &STANDARD.encode(telnyx_pair.public_key().as_ref())),
+        key_file("mb.key", "mb-signing-key\n"),
+    );
+    let config = dir.path().join("pam_smsotp.toml");
+    write_private(&config, &format!("{}{entries}", delivery_section(dir.path(), port, "")));
+    let dlrd = Dlrd::start(&config, port);
+    let reports = dir.path().join("reports");
+    let sent = |connector: &str, kind: &str| {
+        let id = MessageId::random().unwrap();
+        let s = Sent {
+            id: id.as_text(),
+            user: "alice".into(),
+            seq: "S1".into(),
+            connector: connector.into(),
+            kind: kind.into(),
+            to: "+*67".into(),
+            sent: now(),
+            expires: now() + 60,
+        };
+        write_sent(&reports, &s).unwrap();
+        (id, token::issue(KEY.as_bytes(), &id, now() + 60))
+    };
+    let state = |id: &MessageId| read_report(&reports, id).unwrap().map(|r| r.state);
+    let public = |path: &str| format!("http://127.0.0.1:{port}/r{path}");
+    let request = |method: &str, target: &str, headers: &[(&str, String)], content_type: &str, body: &[u8]| {
+        let mut r = format!("{method} {target} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n", body.len());
+        for (k, v) in headers {
+            r.push_str(&format!("{k}: {v}\r\n"));
+        }
+        r.push_str("\r\n");
+        let mut bytes = r.into_bytes();
+        bytes.extend_from_slice(body);
+        raw(port, &bytes).0
+    };
+
+    // Twilio: HMAC-SHA1 of the URL and the sorted parameters under the auth token
+    let (id, tok) = sent("tw", "twilio");
+    let body = "MessageSid=SM1&MessageStatus=delivered&To=%2B15551234567&AccountSid=AC1";
+    let signed_text = format!("{}AccountSidAC1MessageSidSM1MessageStatusdeliveredTo+15551234567", public(&format!("/tw/{tok}")));
+    let sign = |key: &[u8]| {
+        let k = ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, key);
+        STANDARD.encode(ring::hmac::sign(&k, signed_text.as_bytes()).as_ref())
+    };
+    let form = "application/x-www-form-urlencoded";
+    let target = format!("/r/tw/{tok}");
+    assert_eq!(request("POST", &target, &[], form, body.as_bytes()), 403, "unsigned");
+    assert_eq!(request("POST", &target, &[("X-Twilio-Signature", sign(b"wrong-token"))], form, body.as_bytes()), 403);
+    assert_eq!(state(&id), None);
+    assert_eq!(request("POST", &target, &[("X-Twilio-Signature", sign(b"twilio-auth-token"))], form, body.as_bytes()), 200);
+    assert_eq!(state(&id), Some(DeliveryState::Delivered));
+
+    // Telnyx: Ed25519 over "timestamp|body"
+    let (id, tok) = sent("tx", "telnyx");
+    let body = br#"{"data":{"event_type":"message.finalized","payload":{"to":[{"phone_number":"+15551234567","status":"delivery_failed"}],"errors":[{"code":"40002"}]}}}"#;
+    let ts = now().to_string();
+    let mut message = format!("{ts}|").into_bytes();
+    message.extend_from_slice(body);
+    let good = STANDARD.encode(telnyx_pair.sign(&message).as_ref());
+    let mut tampered = body.to_vec();
+    tampered[30] ^= 1;
+    let target = format!("/r/tx/{tok}");
+    let headers = [("telnyx-signature-ed25519", good.clone()), ("telnyx-timestamp", ts.clone())];
+    assert_eq!(request("POST", &target, &headers, "application/json", &tampered), 403);
+    let stale = [("telnyx-signature-ed25519", good.clone()), ("telnyx-timestamp", (now() - 3600).to_string())];
+    assert_eq!(request("POST", &target, &stale, "application/json", body), 403);
+    assert_eq!(state(&id), None);
+    assert_eq!(request("POST", &target, &headers, "application/json", body), 200);
+    assert_eq!(state(&id), Some(DeliveryState::Failed));
+
+    // MessageBird: a JWT over the URL's SHA-256 (GET: no body)
+    let (id, tok) = sent("mb", "messagebird");
+    let query = format!("id=e80&reference={tok}&recipient=15551234567&status=delivered");
+    let url = public(&format!("/mb/{tok}?{query}"));
+    let jwt = |key: &[u8], url: &str| {
+        let h = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+        let hash: String = sha2::Sha256::digest(url.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+        let claims = format!(r#"{{"iss":"MessageBird","nbf":{},"exp":{},"jti":"j","url_hash":"{hash}"}}"#, now(), now() + 60);
+        let p = URL_SAFE_NO_PAD.encode(claims);
+        let sig = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key), format!("{h}.{p}").as_bytes());
+        format!("{h}.{p}.{}", URL_SAFE_NO_PAD.encode(sig.as_ref()))
+    };
+    let target = format!("/r/mb/{tok}?{query}");
+    assert_eq!(request("GET", &target, &[("MessageBird-Signature-JWT", jwt(b"other", &url))], "text/plain", b""), 403);
+    assert_eq!(request("GET", &target, &[("MessageBird-Signature-JWT", jwt(b"mb-signing-key", "http://evil/"))], "text/plain", b""), 403);
+    assert_eq!(state(&id), None);
+    assert_eq!(request("GET", &target, &[("MessageBird-Signature-JWT", jwt(b"mb-signing-key", &url))], "text/plain", b""), 200);
+    assert_eq!(state(&id), Some(DeliveryState::Delivered));
+    drop(dlrd);
+}

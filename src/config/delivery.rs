@@ -193,6 +193,20 @@ mod tests {
     }
 
     #[test]
+    fn only_providers_that_sign_their_reports_take_a_signing_key() {
+        let entry =
+            |kind: &str, extra: &str| format!("[[connector]]\ntype = \"{kind}\"\n{extra}dlr_signing_key_file = \"/etc/security/k\"\n");
+        parse("", &entry("twilio", "account_sid = \"A\"\nauth_token = \"t\"\nfrom = \"+1555\"\n")).unwrap();
+        parse("", &entry("messagebird", "access_key = \"k\"\nfrom = \"A\"\n")).unwrap();
+        let e = parse("", &entry("vonage", "api_key = \"k\"\napi_secret = \"s\"\nfrom = \"A\"\n")).unwrap_err();
+        assert!(e.contains("dlr_signing_key_file") && e.contains("only twilio, telnyx and messagebird"), "{e}");
+        let e =
+            parse("", &entry("twilio", "account_sid = \"A\"\nauth_token = \"t\"\nfrom = \"+1555\"\n").replace("/etc/security/k", "rel"))
+                .unwrap_err();
+        assert!(e.contains("absolute"), "{e}");
+    }
+
+    #[test]
     fn the_key_is_read_only_when_reports_are_on_and_must_be_long_enough() {
         let dir = tempfile::tempdir().unwrap();
         let key = dir.path().join("dlr.key");

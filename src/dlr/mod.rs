@@ -7,6 +7,7 @@ pub mod callback;
 pub mod health;
 pub mod record;
 pub mod request;
+pub mod signature;
 pub mod store;
 
 pub mod token;

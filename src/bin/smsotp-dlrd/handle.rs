@@ -5,10 +5,12 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use pam_smsotp::config::delivery::path_segment;
 use pam_smsotp::config::{Config, DlrKey};
 use pam_smsotp::dlr::callback::{Callback, interpret, word};
 use pam_smsotp::dlr::record::{DeliveryState, Report};
 use pam_smsotp::dlr::request::Head;
+use pam_smsotp::dlr::signature::{SignatureError, Signed, verify};
 use pam_smsotp::dlr::store::ReportStore;
 use pam_smsotp::dlr::token::{self, TOKEN_CHARS};
 use pam_smsotp::state::delivery::report_store;
@@ -78,6 +80,10 @@ impl Receiver {
         let Some((connector, kind, url_token)) = self.route(head.path()) else {
             return Answer { status: 404, body: "no such report URL\n" };
         };
+        if let Err(why) = self.check_signature(&connector, kind, url_token, head, body) {
+            self.refused(&connector, &word(&why.to_string()));
+            return Answer { status: 403, body: "refused\n" };
+        }
         let callback = Callback { query: head.query(), content_type: head.header("content-type"), body, url_token };
         let reports = match interpret(kind, &callback) {
             Ok(r) => r,
@@ -135,6 +141,30 @@ impl Receiver {
             return Answer { status: 403, body: "refused\n" };
         }
         OK
+    }
+
+    /// The provider's signature, where the connector has `dlr_signing_key_file`:
+    /// over the public URL it called (`callback_url`, the connector, the token, the query).
+    fn check_signature(
+        &self,
+        connector: &str,
+        kind: &str,
+        url_token: Option<&str>,
+        head: &Head,
+        body: &[u8],
+    ) -> Result<(), SignatureError> {
+        let key =
+            self.config.connectors.iter().enumerate().find(|(i, c)| c.display_name(*i) == connector).and_then(|(_, c)| c.dlr_signing_key());
+        let Some(key) = key else { return Ok(()) };
+        let mut url = format!("{}/{}", self.config.delivery.callback_url.trim_end_matches('/'), path_segment(connector));
+        if let Some(token) = url_token {
+            url = format!("{url}/{token}");
+        }
+        if !head.query().is_empty() {
+            url = format!("{url}?{}", head.query());
+        }
+        let form = head.header("content-type").is_some_and(|c| c.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+        verify(kind, key.expose(), &Signed { url: &url, headers: &head.headers, body, form, now: now() })
     }
 
     /// Write the report unless a final one is there; log it. False when it could not be written.
