@@ -3,6 +3,7 @@
 
 mod checks;
 mod connectors;
+pub mod delivery;
 mod directories;
 mod files;
 #[cfg(any(test, feature = "test-support"))]
@@ -23,6 +24,7 @@ pub use connectors::{
     KannelConfig, MessageBirdConfig, PlivoConfig, PresetCommon, SinchConfig, SpoolConfig, SuccessJson, TelnyxConfig, TwilioConfig,
     VonageConfig,
 };
+pub use delivery::{DeliveryConfig, DlrKey};
 pub use directories::{DirectoryConfig, FileDirectoryConfig, LdapConfig, LdifConfig};
 pub use files::{Secret, check_secure_file, read_secret, read_secure_bytes, read_secure_file};
 pub use pattern::SuccessRegex;
@@ -69,6 +71,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub state: StateConfig,
     pub backup_codes: BackupCodesConfig,
+    pub delivery: DeliveryConfig,
     #[serde(rename = "directory")]
     pub directories: Vec<DirectoryConfig>,
     #[serde(rename = "connector")]
@@ -338,6 +341,9 @@ impl Config {
         for (i, d) in self.directories.iter().enumerate() {
             d.validate(&format!("directory[{i}]"))?;
         }
+        let report_names: Vec<(String, bool)> =
+            self.connectors.iter().enumerate().map(|(i, c)| (c.display_name(i), matches!(c, ConnectorConfig::Vonage(_)))).collect();
+        self.delivery.validate(&report_names)?;
         let mut names = BTreeMap::new();
         for (i, c) in self.connectors.iter().enumerate() {
             c.validate(&format!("connector[{i}]"))?;
@@ -360,6 +366,7 @@ impl Config {
         for (i, c) in self.connectors.iter_mut().enumerate() {
             c.load_secrets(&format!("connector[{i}]"))?;
         }
+        self.delivery.load_secrets()?;
         Ok(())
     }
 }

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod config;
 pub mod connector;
 pub mod directory;
+pub mod dlr;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;

@@ -14,7 +14,8 @@ use crate::system::{NssAccounts, SystemClock};
 pub fn run_login(config: &Config, login: &Login, prompter: &mut dyn Prompter, log: &dyn Log) -> Outcome {
     let mut store = open_store(config, log);
     let directories = directory::build(config);
-    let chain = Chain::from_config(config);
+    let mut chain = Chain::from_config(config);
+    chain.delivery = crate::state::delivery::StoredDeliveryLog::from_config(config).map(|d| Box::new(d) as Box<dyn auth::DeliveryLog>);
     auth::authenticate(
         config,
         login,

@@ -606,7 +606,8 @@ fn rpm_has_the_files_modes_and_config_marks_and_installs_in_a_throwaway_root() {
 // ---------------------------------------------------------------------------
 // man pages
 
-const PAGES: &[&str] = &["packaging/man/pam_smsotp.8", "packaging/man/pam_smsotp.toml.5", "packaging/man/smsotp.8"];
+const PAGES: &[&str] =
+    &["packaging/man/pam_smsotp.8", "packaging/man/pam_smsotp.toml.5", "packaging/man/smsotp.8", "packaging/man/smsotp-dlrd.8"];
 
 fn man_warnings(page: &Path) -> (String, String) {
     let out = Command::new("man")

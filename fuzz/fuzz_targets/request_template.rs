@@ -9,7 +9,7 @@ use pam_smsotp::fuzzing::{Values, fill_json, fill_percent};
 fuzz_target!(|input: &str| {
     let mut parts = input.split('\0');
     let template = parts.next().unwrap_or("");
-    let values = Values { to: parts.next().unwrap_or(""), text: parts.next().unwrap_or(""), from: parts.next().unwrap_or("") };
+    let values = Values { to: parts.next().unwrap_or(""), text: parts.next().unwrap_or(""), from: parts.next().unwrap_or(""), dlr_url: parts.next().unwrap_or("") };
     let _ = fill_json(template, &values);
     let _ = fill_percent(template, &values);
 

@@ -17,8 +17,8 @@ mod ports;
 
 pub use outcome::{DenyReason, Outcome, SkipReason, UnavailableReason};
 pub use ports::{
-    Accounts, BackupUse, Clock, ConversationError, Directory, DirectoryError, Login, PhoneRecord, Prompter, Receipt, SendAllowance,
-    SendFailed, Sender, Sms, Store, StoreError,
+    Accounts, BackupUse, Clock, ConversationError, DeliveryLog, Directory, DirectoryError, Login, PhoneRecord, Prompter, Receipt,
+    SendAllowance, SendFailed, Sender, Sms, Store, StoreError,
 };
 
 pub const MSG_WRONG: &str = "Wrong code.";
@@ -31,6 +31,7 @@ pub const MSG_NEW_CODE: &str = "A new code was sent.";
 pub const MSG_BACKUP_ONLY_PROMPT: &str = "No SMS can be sent now. Backup code: ";
 pub const MSG_NO_SMS_NOW: &str = "No SMS can be sent now.";
 pub const MSG_NO_BACKUP_NOW: &str = "Backup codes cannot be used now; use the SMS code.";
+pub const MSG_UNDELIVERED: &str = "The last SMS could not be delivered; the new code goes another way.";
 
 pub struct Deps<'a> {
     pub prompter: &'a mut dyn Prompter,
@@ -331,6 +332,10 @@ impl Flow<'_, '_> {
                 // "send me a (new) code": the old one stops working once a new one is out
                 if resends < self.config.otp.max_resends {
                     resends += 1;
+                    if let Some(reason) = self.deps.sender.undelivered() {
+                        self.deps.log.notice(&format!("user {user}: the last SMS was reported undelivered ({reason})"));
+                        self.say_info(MSG_UNDELIVERED)?;
+                    }
                     match self.send_code(phone)? {
                         Ok(new_code) => {
                             self.say_info(MSG_NEW_CODE)?;

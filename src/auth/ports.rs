@@ -72,6 +72,12 @@ pub struct SendFailed;
 /// Delivers one SMS through the configured connectors, logging each failure.
 pub trait Sender {
     fn send(&self, sms: &Sms<'_>, remaining: Duration, log: &dyn Log) -> Result<Receipt, SendFailed>;
+    /// The last message this sender sent in this login was reported
+    /// undelivered: the report's reason. The next `send` then starts with the
+    /// connector after the one that failed.
+    fn undelivered(&self) -> Option<String> {
+        None
+    }
 }
 
 pub trait Clock {
@@ -183,4 +189,17 @@ pub trait Store {
     fn peek_send(&mut self, user: &str, now: Duration) -> Result<SendAllowance, StoreError>;
     /// Consume a matching backup code unless the user is locked out.
     fn use_backup_code(&mut self, user: &str, answer: &str, now: Duration) -> Result<BackupUse, StoreError>;
+}
+
+// ---------------------------------------------------------------------------
+// Delivery reports (issue 14): kept apart from `Store`
+
+/// What the delivery reports say, as far as the login needs it. Reports are
+/// advice for routing only: they never grant access, unlock or change a number.
+pub trait DeliveryLog {
+    /// The latest report on message `id` (a report token's message id): its
+    /// state and one-word reason, if a report came.
+    fn report(&self, id: &str) -> Option<(crate::dlr::record::DeliveryState, String)>;
+    /// Whether connector `name` is demoted (tried last) at `now`, Unix seconds.
+    fn demoted(&self, name: &str, now: u64) -> bool;
 }

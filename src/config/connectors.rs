@@ -201,6 +201,11 @@ macro_rules! preset {
             pub proxy: Option<String>,
             #[serde(default)]
             pub ca_file: Option<PathBuf>,
+            /// The provider's key for signed delivery reports (smsotp-dlrd).
+            #[serde(default)]
+            pub dlr_signing_key_file: Option<PathBuf>,
+            #[serde(skip)]
+            pub dlr_signing_key: Option<Secret>,
             $( pub $field: $ty, )*
             $(
                 #[serde(default)]
@@ -224,6 +229,9 @@ macro_rules! preset {
             }
 
             fn load_secrets(&mut self, key: &str) -> Result<(), ConfigError> {
+                if let Some(path) = &self.dlr_signing_key_file {
+                    self.dlr_signing_key = Some(file_secret(&format!("{key}.dlr_signing_key_file"), path)?);
+                }
                 $(
                     if let Some(path) = &self.$secret_file {
                         self.$secret = Some(file_secret(&format!("{key}.{}_file", stringify!($secret)), path)?);
@@ -311,6 +319,11 @@ fn file_secret(key: &str, path: &std::path::Path) -> Result<Secret, ConfigError>
 }
 
 impl ConnectorConfig {
+    /// The provider's key for signed delivery reports, when configured and read.
+    pub fn dlr_signing_key(&self) -> Option<&Secret> {
+        with_preset!(self, c => c.dlr_signing_key.as_ref(), _ => None)
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             ConnectorConfig::Http(_) => "http",
@@ -368,6 +381,12 @@ impl ConnectorConfig {
             }
             if let Some(p) = common.ca_file {
                 absolute(&k("ca_file"), p)?;
+            }
+        }
+        if let Some(p) = with_preset!(self, c => c.dlr_signing_key_file.as_deref(), _ => None) {
+            absolute(&k("dlr_signing_key_file"), p)?;
+            if !["twilio", "telnyx", "messagebird"].contains(&self.kind()) {
+                return Err(Invalid::new(k("dlr_signing_key_file"), "only twilio, telnyx and messagebird sign their reports"));
             }
         }
         match self {
@@ -449,7 +468,7 @@ fn validate_http(key: &str, h: &HttpConfig) -> Result<(), Invalid> {
     if h.is_template_mode() {
         for (field, value) in [("to_param", &h.to_param), ("body_param", &h.body_param), ("from_param", &h.from_param)] {
             if value.is_some() {
-                return Err(Invalid::new(k(field), "is for simple mode; with body_template use {{to}}, {{text}}, {{from}}"));
+                return Err(Invalid::new(k(field), "is for simple mode; with body_template use {{to}}, {{text}}, {{from}}, {{dlr_url}}"));
             }
         }
         if h.body_template.is_some() && h.method == HttpMethod::Get {

@@ -11,12 +11,24 @@ use super::template::{self, Values};
 use super::{Connector, Delivery, DeliveryError, redact, redact_id};
 use crate::auth::Sms;
 use crate::config::{BodyType, HttpAuth, HttpConfig, HttpMethod};
+use crate::dlr::ReportRequest;
 
 const MAX_ANSWER_BYTES: u64 = 64 * 1024;
 
 /// An HTTP API that sends SMS: the generic `http` connector or a provider preset.
 pub trait Provider {
     fn request(&self, sms: &Sms<'_>) -> Request;
+    /// The request asking for a delivery report at `report` (presets: their
+    /// fields added by `report::ask`; the generic connector fills `{{dlr_url}}`).
+    fn request_reported(&self, sms: &Sms<'_>, report: Option<&ReportRequest>) -> Request {
+        let mut request = self.request(sms);
+        if let Some(report) = report {
+            super::report::ask(self.kind(), &mut request, report);
+        }
+        request
+    }
+    /// The connector type ("twilio", "http"...).
+    fn kind(&self) -> &'static str;
     fn judge(&self, answer: &Answer, sms: &Sms<'_>) -> Result<Delivery, DeliveryError>;
 }
 
@@ -32,7 +44,11 @@ pub struct HttpDelivery {
 
 impl Connector for HttpDelivery {
     fn deliver(&self, sms: &Sms<'_>, remaining: Duration) -> Result<Delivery, DeliveryError> {
-        let request = self.provider.request(sms);
+        self.deliver_reported(sms, None, remaining)
+    }
+
+    fn deliver_reported(&self, sms: &Sms<'_>, report: Option<&ReportRequest>, remaining: Duration) -> Result<Delivery, DeliveryError> {
+        let request = self.provider.request_reported(sms, report);
         let options = AgentOptions {
             timeout: remaining.min(Duration::from_secs(self.timeout)),
             proxy: self.proxy.as_deref(),
@@ -78,8 +94,17 @@ impl HttpConnector {
 
 impl Provider for HttpConnector {
     fn request(&self, sms: &Sms<'_>) -> Request {
+        self.request_reported(sms, None)
+    }
+
+    fn kind(&self) -> &'static str {
+        "http"
+    }
+
+    fn request_reported(&self, sms: &Sms<'_>, report: Option<&ReportRequest>) -> Request {
         let c = &self.config;
-        let values = Values { to: sms.to.e164(), text: sms.text, from: c.from.as_deref().unwrap_or("") };
+        let dlr_url = report.map(|r| r.url.as_str()).unwrap_or("");
+        let values = Values { to: sms.to.e164(), text: sms.text, from: c.from.as_deref().unwrap_or(""), dlr_url };
         let mut headers: Vec<(String, String)> = c.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         if let Some(auth) = auth_header(&c.auth) {
             headers.push(("Authorization".into(), auth));

@@ -1,5 +1,6 @@
 //! Request templates of the generic HTTP connector: {{to}} {{text}} {{from}}, the
-//! aliases {{mobile}} {{body}} $ctx.num $ctx.msg, each escaped for where it stands.
+//! aliases {{mobile}} {{body}} $ctx.num $ctx.msg, and {{dlr_url}} (the delivery
+//! report URL, empty while reports are off), each escaped for where it stands.
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
@@ -10,6 +11,7 @@ pub struct Values<'a> {
     pub to: &'a str,
     pub text: &'a str,
     pub from: &'a str,
+    pub dlr_url: &'a str,
 }
 
 const PLACEHOLDERS: &[(&str, Field)] = &[
@@ -20,6 +22,7 @@ const PLACEHOLDERS: &[(&str, Field)] = &[
     ("{{body}}", Field::Text),
     ("$ctx.msg", Field::Text),
     ("{{from}}", Field::From),
+    ("{{dlr_url}}", Field::DlrUrl),
 ];
 
 #[derive(Clone, Copy)]
@@ -27,6 +30,7 @@ enum Field {
     To,
     Text,
     From,
+    DlrUrl,
 }
 
 impl Values<'_> {
@@ -35,6 +39,7 @@ impl Values<'_> {
             Field::To => self.to,
             Field::Text => self.text,
             Field::From => self.from,
+            Field::DlrUrl => self.dlr_url,
         }
     }
 }
@@ -91,7 +96,7 @@ mod tests {
     use super::*;
 
     fn values() -> Values<'static> {
-        Values { to: "+15551234567", text: "Code \"42\" & more\n€ \\ {x}", from: "ACME" }
+        Values { to: "+15551234567", text: "Code \"42\" & more\n€ \\ {x}", from: "ACME", dlr_url: "https://dlr.example/r/gw/TOKEN" }
     }
 
     #[test]
@@ -120,6 +125,14 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&fill_json(t, &values())).unwrap();
         assert_eq!(v["a"], format!("say \"hi\" {}", values().text));
         assert_eq!(v["b"], "+15551234567");
+    }
+
+    #[test]
+    fn the_report_url_goes_where_the_template_puts_it() {
+        let url = fill_percent("https://gw/send?to={{to}}&msg={{text}}&report={{dlr_url}}", &values());
+        assert!(url.ends_with("&report=https%3A%2F%2Fdlr.example%2Fr%2Fgw%2FTOKEN"), "{url}");
+        let v: serde_json::Value = serde_json::from_str(&fill_json(r#"{"cb":{{dlr_url}}}"#, &values())).unwrap();
+        assert_eq!(v["cb"], "https://dlr.example/r/gw/TOKEN");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! grace and backup codes. The login flow only talks to the trait.
 
 pub mod backup;
+pub mod delivery;
 mod fallback;
 mod file;
 pub(crate) mod record;

@@ -7,6 +7,7 @@
 
 mod admin;
 pub mod conn;
+pub mod delivery;
 pub mod resp;
 mod scripts;
 
@@ -209,7 +210,7 @@ impl RedisStore {
         }
         let ms = self.config.timeout.saturating_mul(1000).saturating_sub(100).max(100);
         let conn = self.conn()?;
-        let reply = conn.command(resp::cmd("WAIT").arg(&wanted).arg(&ms));
+        let reply = conn.command(resp::cmd("WAIT").arg(wanted).arg(ms));
         match reply {
             Ok(Value::Int(n)) => Ok(u32::try_from(n).unwrap_or(0)),
             Ok(other) => {

@@ -3,4 +3,6 @@
 //! With src/pam the only home of `unsafe`.
 
 pub mod child;
+pub mod privileges;
 pub mod signals;
+pub mod syslog;

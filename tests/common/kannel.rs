@@ -64,9 +64,32 @@ pub fn http_get(port: u16, target: &str) -> String {
 
 impl Kannel {
     pub fn start() -> Kannel {
+        Kannel::start_with(None)
+    }
+
+    /// As `start`, with delivery reports kept (`dlr-storage = internal`) and a
+    /// second SMSC, `smsc-id = UP`: Kannel's generic `http` SMSC sending to
+    /// `send_url` (an upstream of the test's), reached with `smsc=UP` only.
+    /// An answer matching "failure" is an SMSC reject (report type 16).
+    pub fn start_with_upstream(send_url: &str) -> Kannel {
+        Kannel::start_with(Some(send_url))
+    }
+
+    fn start_with(upstream: Option<&str>) -> Kannel {
         let dir = tempfile::tempdir().expect("tempdir");
         let (admin, smsbox, smsc, sendsms) = (super::free_port(), super::free_port(), super::free_port(), super::free_port());
         let d = dir.path().display();
+        let (core_extra, fake_extra, upstream_group) = match upstream {
+            None => (String::new(), String::new(), String::new()),
+            Some(url) => (
+                "dlr-storage = internal\n".to_string(),
+                "denied-smsc-id = UP\n".to_string(),
+                format!(
+                    "\ngroup = smsc\nsmsc = http\nsmsc-id = UP\nallowed-smsc-id = UP\nsystem-type = generic\nsend-url = \"{url}?to=%P&text=%b\"\nport = {}\nconnect-allow-ip = 127.0.0.1\nsmsc-username = up\nsmsc-password = uppw\nstatus-success-regex = \"^OK\"\nstatus-permfail-regex = \"failure\"\ngeneric-foreign-id-regex = \"<id>(.+)</id>\"\n",
+                    super::free_port()
+                ),
+            ),
+        };
         let conf = format!(
             r#"group = core
 admin-port = {admin}
@@ -79,13 +102,13 @@ smsbox-interface = 127.0.0.1
 box-allow-ip = 127.0.0.1
 log-file = "{d}/bearerbox.log"
 log-level = 1
-
+{core_extra}
 group = smsc
 smsc = fake
 smsc-id = FAKE
 port = {smsc}
 connect-allow-ip = 127.0.0.1
-
+{fake_extra}{upstream_group}
 group = smsbox
 bearerbox-host = 127.0.0.1
 bearerbox-port = {smsbox}

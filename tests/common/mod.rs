@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 pub mod arch;
+pub mod dlrd;
 pub mod gateway;
 pub mod kannel;
 pub mod redis;
@@ -141,6 +142,8 @@ pub enum Reply {
     /// ("Code [AB]: " and "... for USER [AB]"), for logins running side by side.
     TaggedCode,
     Text(String),
+    /// As `Text`, once the test's `texts` function (which may wait for something) has returned.
+    TextAfterTexts(String),
     /// Break the conversation.
     Fail,
 }
@@ -398,6 +401,10 @@ impl Setup {
                     None | Some(Reply::Fail) => serde_json::json!({"fail": true}),
                     Some(Reply::Password) => serde_json::json!({"answer": PASSWORD}),
                     Some(Reply::Text(t)) => serde_json::json!({"answer": t}),
+                    Some(Reply::TextAfterTexts(t)) => {
+                        let _ = texts(self);
+                        serde_json::json!({"answer": t})
+                    }
                     Some(Reply::Code) => match texts(self).last() {
                         Some(last) => serde_json::json!({"answer": code_in(last)}),
                         // no SMS arrived: break the conversation; the test's assertions show the log

@@ -1,6 +1,7 @@
 //! `smsotp`: the administrator's command for pam_smsotp.
 
 mod check;
+mod deliveries;
 mod lookup;
 mod send;
 mod state;
@@ -58,6 +59,15 @@ enum Command {
     /// The state store itself.
     #[command(subcommand)]
     State(StateCommand),
+    /// List recent delivery reports across users, and demoted connectors.
+    Deliveries {
+        /// Only messages sent in the last this many seconds.
+        #[arg(long, default_value_t = 86_400)]
+        since: u64,
+        /// Only the messages reported failed.
+        #[arg(long)]
+        failed: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -113,12 +123,13 @@ fn main() -> ExitCode {
         Command::Check => check::check(&cli.config, &config),
         Command::SendTest { to, user, connector, text } => send::send_test(&config, send::SendTest { to, user, connector, text }, &log),
         Command::Lookup { user } => lookup::lookup(&config, &user, &log),
-        Command::Status { user } => state::status(&config, &user),
+        Command::Status { user } => state::status(&config, &user).and_then(|()| deliveries::last_codes(&config, &state::canonical(&user))),
         Command::Unlock { user } => state::unlock(&config, &user),
         Command::BackupCodes(BackupCodes::Generate { user, count }) => state::generate(&config, &user, count),
         Command::BackupCodes(BackupCodes::Status { user }) => state::backup_status(&config, &user),
         Command::BackupCodes(BackupCodes::Revoke { user }) => state::revoke(&config, &user),
         Command::State(StateCommand::Migrate) => state::migrate(&config),
+        Command::Deliveries { since, failed } => deliveries::deliveries(&config, since, failed),
     };
     match done {
         Ok(()) => ExitCode::SUCCESS,

@@ -22,6 +22,10 @@ impl BulkSms {
 }
 
 impl Provider for BulkSms {
+    fn kind(&self) -> &'static str {
+        "bulksms"
+    }
+
     fn request(&self, sms: &Sms<'_>) -> Request {
         let mut body = serde_json::json!({ "to": sms.to.e164(), "body": sms.text });
         if let Some(from) = &self.from {

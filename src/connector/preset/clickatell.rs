@@ -21,6 +21,10 @@ impl Clickatell {
 }
 
 impl Provider for Clickatell {
+    fn kind(&self) -> &'static str {
+        "clickatell"
+    }
+
     fn request(&self, sms: &Sms<'_>) -> Request {
         let mut message = serde_json::json!({ "channel": "sms", "to": sms.to.digits(), "content": sms.text });
         if let Some(from) = &self.from {

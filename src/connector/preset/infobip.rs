@@ -21,6 +21,10 @@ impl Infobip {
 }
 
 impl Provider for Infobip {
+    fn kind(&self) -> &'static str {
+        "infobip"
+    }
+
     fn request(&self, sms: &Sms<'_>) -> Request {
         let mut message = serde_json::json!({ "destinations": [{ "to": sms.to.digits() }], "text": sms.text });
         if let Some(from) = &self.from {

@@ -27,6 +27,10 @@ impl Kannel {
 }
 
 impl Provider for Kannel {
+    fn kind(&self) -> &'static str {
+        "kannel"
+    }
+
     fn request(&self, sms: &Sms<'_>) -> Request {
         let mut params = vec![("username", self.username.as_str()), ("password", self.password.expose())];
         if let Some(from) = &self.from {

@@ -21,6 +21,10 @@ impl MessageBird {
 }
 
 impl Provider for MessageBird {
+    fn kind(&self) -> &'static str {
+        "messagebird"
+    }
+
     fn request(&self, sms: &Sms<'_>) -> Request {
         let datacoding = if is_gsm7(sms.text) { "plain" } else { "unicode" };
         let body = serde_json::json!({

@@ -23,6 +23,10 @@ impl Plivo {
 }
 
 impl Provider for Plivo {
+    fn kind(&self) -> &'static str {
+        "plivo"
+    }
+
     fn request(&self, sms: &Sms<'_>) -> Request {
         let url = format!("{}/v1/Account/{}/Message/", self.base, percent(&self.auth_id));
         let body = serde_json::json!({ "src": self.from, "dst": sms.to.digits(), "text": sms.text });

@@ -24,6 +24,10 @@ impl Sinch {
 }
 
 impl Provider for Sinch {
+    fn kind(&self) -> &'static str {
+        "sinch"
+    }
+
     fn request(&self, sms: &Sms<'_>) -> Request {
         let url = format!("{}/xms/v1/{}/batches", self.base, percent(&self.service_plan_id));
         let body = serde_json::json!({ "from": self.from, "to": [sms.to.e164()], "body": sms.text });

@@ -22,6 +22,10 @@ impl Telnyx {
 }
 
 impl Provider for Telnyx {
+    fn kind(&self) -> &'static str {
+        "telnyx"
+    }
+
     fn request(&self, sms: &Sms<'_>) -> Request {
         let mut body = serde_json::json!({ "to": sms.to.e164(), "text": sms.text });
         if let Some(from) = &self.from {

@@ -25,6 +25,10 @@ impl Twilio {
 }
 
 impl Provider for Twilio {
+    fn kind(&self) -> &'static str {
+        "twilio"
+    }
+
     fn request(&self, sms: &Sms<'_>) -> Request {
         let url = format!("{}/2010-04-01/Accounts/{}/Messages.json", self.base, percent(&self.account_sid));
         let mut params = vec![("To", sms.to.e164())];

@@ -24,6 +24,10 @@ impl Vonage {
 }
 
 impl Provider for Vonage {
+    fn kind(&self) -> &'static str {
+        "vonage"
+    }
+
     fn request(&self, sms: &Sms<'_>) -> Request {
         let mut params = vec![
             ("api_key", self.api_key.as_str()),

@@ -91,14 +91,14 @@ impl RedisStore {
     }
 
     pub fn backup_count(&mut self, user: &str) -> Result<u64, StoreError> {
-        match self.simple(resp::cmd("SCARD").arg(&self.key(user, "backup")))? {
+        match self.simple(resp::cmd("SCARD").arg(self.key(user, "backup")))? {
             Value::Int(n) if n >= 0 => Ok(n as u64),
             other => Err(self.fail(ConnError::Protocol("redis".into(), format!("unexpected answer {other:?}")))),
         }
     }
 
     pub fn revoke_backup_codes(&mut self, user: &str) -> Result<(), StoreError> {
-        self.simple(resp::cmd("DEL").arg(&self.key(user, "backup"))).map(|_| ())
+        self.simple(resp::cmd("DEL").arg(self.key(user, "backup"))).map(|_| ())
     }
 
     /// Copy one host's state file (by its stem, the escaped user name the keys

@@ -152,7 +152,7 @@ impl RedisConn {
             }
         }
         if address.db != 0 {
-            let reply = conn.command(resp::cmd("SELECT").arg(&address.db))?;
+            let reply = conn.command(resp::cmd("SELECT").arg(address.db))?;
             if reply != Value::Okay {
                 return Err(conn.unexpected("SELECT", &reply));
             }

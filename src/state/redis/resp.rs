@@ -103,7 +103,7 @@ impl<T: Args + ?Sized> Args for &T {
 }
 
 impl Cmd {
-    pub fn arg<A: Args + ?Sized>(&mut self, a: &A) -> &mut Cmd {
+    pub fn arg<A: Args>(&mut self, a: A) -> &mut Cmd {
         a.push_to(&mut self.args);
         self
     }
@@ -138,7 +138,7 @@ impl Script {
     /// `EVALSHA hash numkeys keys... args...`
     pub fn evalsha(&self, keys: &[String], args: &[String]) -> Cmd {
         let mut c = cmd("EVALSHA");
-        c.arg(&self.hash).arg(&keys.len()).arg(keys).arg(args);
+        c.arg(&self.hash).arg(keys.len()).arg(keys).arg(args);
         c
     }
 
@@ -323,7 +323,7 @@ mod tests {
     fn packs_commands_as_bulk_string_arrays() {
         let keys = vec!["k1".to_string(), "k{2}".to_string()];
         let mut c = cmd("DEL");
-        c.arg(&keys).arg(&7u64).arg("a b\r\n");
+        c.arg(&keys).arg(7u64).arg("a b\r\n");
         assert_eq!(c.pack(), b"*5\r\n$3\r\nDEL\r\n$2\r\nk1\r\n$4\r\nk{2}\r\n$1\r\n7\r\n$5\r\na b\r\n\r\n".to_vec());
     }
 
