@@ -8,6 +8,7 @@ mod directories;
 mod files;
 #[cfg(any(test, feature = "test-support"))]
 pub mod keys;
+mod nesting;
 mod pattern;
 mod placeholders;
 mod redacted;
@@ -274,7 +275,10 @@ impl Config {
     /// not part of the document.
     pub fn parse(text: &str) -> Result<Config, ParseError> {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let mut config: Config = toml::from_str(text).map_err(|e| ParseError::Syntax(describe_toml_error(text, &e)))?;
+        if nesting::deepest(text) > nesting::MAX_NESTING {
+            return Err(ParseError::Syntax(format!("arrays or inline tables nested deeper than {}", nesting::MAX_NESTING)));
+        }
+        let mut config: Config = basic_toml::from_str(text).map_err(|e| ParseError::Syntax(describe_toml_error(text, &e)))?;
         config.apply_defaults();
         config.validate().map_err(ParseError::Invalid)?;
         Ok(config)
@@ -412,10 +416,12 @@ pub(crate) fn range(key: &str, value: u64, min: u64, max: u64) -> Result<(), Inv
 
 /// One line naming the line and the key: toml reports an unknown key inside an
 /// `[[array]]` table at the table's header, and a wrong type without the key.
-fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
-    let message = e.message().trim().to_string();
-    let start = e.span().map(|s| s.start).unwrap_or(0).min(text.len());
-    let first_line = text[..start].matches('\n').count();
+fn describe_toml_error(text: &str, e: &basic_toml::Error) -> String {
+    let shown = e.to_string();
+    // the parser's own " for key `a.b`" and " at line N column M" are said below, once
+    let message = shown.split(" for key `").next().unwrap_or(&shown);
+    let message = message.split(" at line ").next().unwrap_or(message).trim().to_string();
+    let first_line = e.line_col().map_or(0, |(line, _)| line).min(text.lines().count().saturating_sub(1));
     let key_at = |line: &str| -> Option<String> {
         let (k, _) = line.split_once('=')?;
         let k = k.trim().trim_matches('"');

@@ -616,3 +616,13 @@ fn debug_and_serialize_show_no_secret() {
     }
     assert!(printed[0].contains("sms.example.org"), "{}", printed[0]);
 }
+
+#[test]
+fn deeply_nested_values_are_an_error_not_a_stack_overflow() {
+    for open in ["[", "{a=", "[{a=", "{a=["] {
+        let text = format!("[otp]\nlength = {}\n", open.repeat(100_000));
+        assert!(error_of(&text).contains("nested deeper than 32"), "{open}");
+    }
+    // what a configuration really nests is parsed
+    assert!(Config::parse("[otp]\nlength = 6\n[[directory]]\ntype = \"file\"\npath = \"/etc/p\"\n").is_ok());
+}
