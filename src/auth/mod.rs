@@ -20,6 +20,7 @@ pub use ports::{
     Accounts, BackupUse, Clock, ConversationError, Directory, DirectoryError, Login, PhoneRecord, Prompter, Receipt, SendAllowance,
     SendFailed, Sender, Sms, Store, StoreError,
 };
+pub use ports::{ChangeNotifier, EnrolCode, NumberVia, Numbers, StoredNumber, UserNumbers};
 
 pub const MSG_WRONG: &str = "Wrong code.";
 pub const MSG_TOO_MANY: &str = "Too many wrong codes.";

@@ -2,8 +2,10 @@
 //! grace and backup codes. The login flow only talks to the trait.
 
 pub mod backup;
+pub mod enrol_code;
 mod fallback;
 mod file;
+pub mod numbers;
 pub(crate) mod record;
 pub mod redis;
 
@@ -11,6 +13,7 @@ use std::time::Duration;
 
 pub use fallback::LocalFallback;
 pub use file::{StateDir, TOTAL, file_stem};
+pub use numbers::FileNumbers;
 pub use record::{DecodeError, Grace, UserState, decode};
 pub use redis::RedisStore;
 
