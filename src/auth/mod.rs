@@ -120,7 +120,7 @@ impl Flow<'_, '_> {
             Some(r) => r,
             None => {
                 return finish(match self.config.policy.unenrolled {
-                    UnenrolledPolicy::Deny => Outcome::Denied(DenyReason::Unenrolled),
+                    UnenrolledPolicy::Deny | UnenrolledPolicy::Enrol => Outcome::Denied(DenyReason::Unenrolled),
                     UnenrolledPolicy::Ignore => Outcome::Skipped(SkipReason::Unenrolled),
                 });
             }

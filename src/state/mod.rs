@@ -13,7 +13,7 @@ use std::time::Duration;
 
 pub use fallback::LocalFallback;
 pub use file::{StateDir, TOTAL, file_stem};
-pub use numbers::FileNumbers;
+pub use numbers::{FailedNumbers, FileNumbers, SharedNumbers};
 pub use record::{DecodeError, Grace, UserState, decode};
 pub use redis::RedisStore;
 

@@ -13,9 +13,12 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::{StateDir, file_stem};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use super::{RedisStore, StateDir, file_stem};
 use crate::auth::{EnrolCode, Numbers, StoreError, StoredNumber, UserNumbers};
-use crate::config::Config;
+use crate::config::{Config, StateBackend};
 
 const LOCK_WAIT: Duration = Duration::from_secs(10);
 const MAX_BYTES: u64 = 64 * 1024;
@@ -215,6 +218,74 @@ impl Numbers for FileNumbers {
             n.pinned = Some(number.clone());
             true
         })
+    }
+}
+
+/// A numbers store that could not be opened: every call says why.
+pub struct FailedNumbers(pub StoreError);
+
+impl Numbers for FailedNumbers {
+    fn numbers(&mut self, _: &str) -> Result<UserNumbers, StoreError> {
+        Err(self.0.clone())
+    }
+    fn set_enrolled(&mut self, _: &str, _: Option<&StoredNumber>) -> Result<(), StoreError> {
+        Err(self.0.clone())
+    }
+    fn set_pinned(&mut self, _: &str, _: Option<&StoredNumber>) -> Result<(), StoreError> {
+        Err(self.0.clone())
+    }
+    fn set_enrol_code(&mut self, _: &str, _: Option<&EnrolCode>) -> Result<(), StoreError> {
+        Err(self.0.clone())
+    }
+    fn redeem_enrol_code(&mut self, _: &str, _: &str, _: &StoredNumber) -> Result<bool, StoreError> {
+        Err(self.0.clone())
+    }
+}
+
+/// One numbers store used by the login flow and the `enrolled` directory
+/// together (one Redis connection, not two).
+#[derive(Clone)]
+pub struct SharedNumbers(Rc<RefCell<Box<dyn Numbers>>>);
+
+impl SharedNumbers {
+    pub fn new(numbers: Box<dyn Numbers>) -> SharedNumbers {
+        SharedNumbers(Rc::new(RefCell::new(numbers)))
+    }
+
+    fn with<T>(&self, op: impl FnOnce(&mut dyn Numbers) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        match self.0.try_borrow_mut() {
+            Ok(mut n) => op(n.as_mut()),
+            Err(_) => Err(StoreError::Io("the numbers store is busy".into())),
+        }
+    }
+}
+
+impl Numbers for SharedNumbers {
+    fn numbers(&mut self, user: &str) -> Result<UserNumbers, StoreError> {
+        self.with(|n| n.numbers(user))
+    }
+    fn set_enrolled(&mut self, user: &str, number: Option<&StoredNumber>) -> Result<(), StoreError> {
+        self.with(|n| n.set_enrolled(user, number))
+    }
+    fn set_pinned(&mut self, user: &str, number: Option<&StoredNumber>) -> Result<(), StoreError> {
+        self.with(|n| n.set_pinned(user, number))
+    }
+    fn set_enrol_code(&mut self, user: &str, code: Option<&EnrolCode>) -> Result<(), StoreError> {
+        self.with(|n| n.set_enrol_code(user, code))
+    }
+    fn redeem_enrol_code(&mut self, user: &str, hash: &str, number: &StoredNumber) -> Result<bool, StoreError> {
+        self.with(|n| n.redeem_enrol_code(user, hash, number))
+    }
+}
+
+/// The configured backend's numbers, as the module's user (Redis: contacted on first use).
+pub fn open(config: &Config) -> Box<dyn Numbers> {
+    match config.state.backend {
+        StateBackend::File => match FileNumbers::open(config) {
+            Ok(n) => Box::new(n),
+            Err(e) => Box::new(FailedNumbers(e)),
+        },
+        StateBackend::Redis => Box::new(RedisStore::new(config)),
     }
 }
 
