@@ -116,7 +116,7 @@ fn enrolment_with_a_valid_code_stores_the_number_the_next_login_uses_and_the_cod
     assert!(stored["enrol_code"].is_null(), "{stored}");
     assert!(!stored.to_string().contains(&code[4..]), "only a hash was kept");
     assert!(smsotp_ok(&s, &["enrol", "status", MALLORY]).contains("no enrolment code"));
-    assert_no_secrets(&out.log, &[code.clone()], &["15123456789"]);
+    assert_no_secrets(&out.log, std::slice::from_ref(&code), &["15123456789"]);
 
     // the next login: the enrolled number, no enrolment prompts
     let out = enrol_as(&s, MALLORY, &[Reply::Password, Reply::Code]);
