@@ -256,3 +256,144 @@ fn phone_set_verify_stores_the_number_only_with_the_right_code() {
     let list = smsotp_ok(&s, &["phone", "list"]);
     assert!(list.contains("mallory\t+***********89"), "{list}");
 }
+
+// ---------------------------------------------------------------------------
+// Pinning against a real slapd whose `mobile` changes between logins
+
+/// Set alice's `mobile` in slapd, as a user with self-write rights would.
+fn set_mobile(ldap: &common::slapd::Slapd, number: &str) {
+    let change = format!("dn: uid=alice,ou=people,{}\nchangetype: modify\nreplace: mobile\nmobile: {number}\n", common::slapd::BASE);
+    let mut child = std::process::Command::new("/usr/bin/ldapmodify")
+        .args([
+            "-x",
+            "-H",
+            &format!("ldap://127.0.0.1:{}", ldap.port),
+            "-D",
+            &format!("cn=admin,{}", common::slapd::BASE),
+            "-w",
+            "admin-secret",
+        ])
+        .env_clear()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(change.as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success(), "ldapmodify");
+}
+
+fn ldap_setup(ldap: &common::slapd::Slapd, extra: &str) -> Setup {
+    let s = Setup::new(extra);
+    let text = s.config_text();
+    let start = text.find("[[directory]]").unwrap();
+    let end = start + text[start..].find("\n\n").unwrap();
+    let dir = format!(
+        "[[directory]]\ntype = \"ldap\"\nurl = \"ldap://127.0.0.1:{}\"\nbase_dn = \"{}\"\nphone_attributes = [\"mobile\"]\ntimeout = 3",
+        ldap.port,
+        common::slapd::BASE
+    );
+    s.rewrite_config(&text.replace(&text[start..end], &dir));
+    s
+}
+
+#[test]
+fn a_changed_directory_number_gets_what_on_change_says_and_phone_accept_ends_a_refusal() {
+    require!(Root, PamWrapper, Slapd);
+    let ldap = common::slapd::Slapd::start();
+    let (old, new) = ("+15551234567", "+15559998888");
+    for policy in ["allow", "notify", "deny"] {
+        set_mobile(&ldap, "+1 555 123 4567");
+        let s = Setup::new("");
+        let told = s.path("told");
+        let notify = s.path("notify.sh");
+        std::fs::write(&notify, format!("#!/bin/sh\nenv | sort > {}\n", told.display())).unwrap();
+        std::fs::set_permissions(&notify, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let extra = format!("[phone]\non_change = \"{policy}\"\nnotify_command = [\"{}\"]\n", notify.display());
+        let s = ldap_setup(&ldap, &extra);
+        let login = || s.login(Stack::Probe, &[Reply::Code]);
+        let out = login();
+        assert_eq!(out.rc, PAM_SUCCESS, "{policy}: {out:?}\n{}", ldap.log());
+        assert_eq!(numbers_file(&s, USER)["pinned"]["phone"], old, "{policy}: the first verified number is pinned");
+        assert!(smsotp_ok(&s, &["status", USER]).contains("the directories agree"));
+
+        set_mobile(&ldap, "+1 555 999 8888");
+        assert!(smsotp_ok(&s, &["status", USER]).contains("the directories DIFFER: +*********88"), "{policy}");
+        let out = login();
+        match policy {
+            "allow" => {
+                assert_eq!(out.rc, PAM_SUCCESS, "{out:?}");
+                assert_eq!(s.spool_numbers().last().map(String::as_str), Some(new));
+                assert!(!told.exists(), "allow runs nothing");
+            }
+            "notify" => {
+                assert_eq!(out.rc, PAM_SUCCESS, "{out:?}");
+                assert_eq!(s.spool_numbers().last().map(String::as_str), Some(new));
+                assert!(out.log.contains("SYSLOG(4)") && out.log.contains("on_change = notify"), "{}", out.log);
+                let env = std::fs::read_to_string(&told).unwrap();
+                for line in ["SMSOTP_NEW=+*********88", "SMSOTP_OLD=+*********67", "SMSOTP_USER=alice"] {
+                    assert!(env.lines().any(|l| l == line), "{line} missing from\n{env}");
+                }
+                assert!(!env.contains("5559998888") && !env.contains("5551234567"), "masked numbers only:\n{env}");
+                assert!(!env.contains("PAM_WRAPPER") && !env.contains("LD_PRELOAD"), "a clean environment:\n{env}");
+            }
+            _ => {
+                assert_eq!(out.rc, PAM_AUTH_ERR, "{out:?}");
+                assert_eq!(s.spool_numbers(), [old], "no SMS to the new number");
+                assert!(out.log.contains("smsotp phone accept alice"), "{}", out.log);
+                assert_no_secrets(&out.log, &[], &["5559998888"]);
+                assert_eq!(login().rc, PAM_AUTH_ERR, "refused until accepted");
+                let accepted = smsotp_ok(&s, &["phone", "accept", USER]);
+                assert!(accepted.contains("+*********88"), "{accepted}");
+                let out = login();
+                assert_eq!(out.rc, PAM_SUCCESS, "{out:?}");
+                assert_eq!(s.spool_numbers().last().map(String::as_str), Some(new));
+            }
+        }
+        assert_eq!(numbers_file(&s, USER)["pinned"]["phone"], new, "{policy}: the new number is pinned once verified");
+        // and changing back is a change again
+        set_mobile(&ldap, "+1 555 123 4567");
+        let out = login();
+        assert_eq!(out.rc, if policy == "deny" { PAM_AUTH_ERR } else { PAM_SUCCESS }, "{policy}: {out:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The fleet: numbers in Redis
+
+/// One host of the fleet: its own config, spool and state dir, the shared Redis,
+/// smsotp writing as the admin ACL user.
+fn redis_host(r: &Redis, extra: &str) -> Setup {
+    let s = Setup::new(extra);
+    let admin = r.admin_lines(s.dir.path());
+    let section = r.section(s.dir.path(), &admin);
+    let text = s.config_text().replace("[state]\n", "[state]\nbackend = \"redis\"\n");
+    s.rewrite_config(&format!("{text}\n{section}"));
+    s
+}
+
+#[test]
+fn a_number_enrolled_on_one_host_is_used_on_another() {
+    require!(Root, PamWrapper, Redis);
+    let r = Redis::start();
+    let (a, b) = (redis_host(&r, ENROL), redis_host(&r, ENROL));
+    let code = issue(&a, MALLORY, &[]);
+    assert!(smsotp_ok(&b, &["enrol", "status", MALLORY]).contains("pending"), "the code is the fleet's");
+    let out = enrol_as(&a, MALLORY, &[Reply::Password, text(&code), text("+49 151 2345 6789"), Reply::Code]);
+    assert_eq!(out.rc, PAM_SUCCESS, "{out:?}\n{}", r.log());
+    assert!(!a.state.join(format!("u-{MALLORY}.numbers.json")).exists(), "kept in Redis, not on the host");
+    let out = enrol_as(&b, MALLORY, &[Reply::Password, Reply::Code]);
+    assert_eq!(out.rc, PAM_SUCCESS, "{out:?}");
+    assert_eq!(out.prompts().len(), 2, "no enrolment on the second host: {:?}", out.prompts());
+    assert_eq!(b.spool_numbers(), [NEW]);
+    // the code was used up fleet-wide
+    smsotp_ok(&b, &["phone", "remove", MALLORY]);
+    let out = enrol_as(&b, MALLORY, &[Reply::Password, text(&code), text(&code), text(&code)]);
+    assert_eq!(out.rc, PAM_MAXTRIES, "{out:?}");
+    // an admin's number set on one host, pinned, is seen on the other; keys stay under the prefix
+    smsotp_ok(&a, &["phone", "set", "bob", "+49 151 0000 0001"]);
+    assert!(smsotp_ok(&b, &["phone", "list"]).contains("bob\t+***********01"));
+    for k in r.cli(&["--scan"]).lines() {
+        assert!(k.starts_with("smsotp:"), "{k}");
+    }
+}
