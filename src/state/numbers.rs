@@ -170,6 +170,21 @@ pub(crate) fn unescape(stem: &str) -> String {
     percent_encoding::percent_decode_str(escaped).decode_utf8_lossy().into_owned()
 }
 
+/// The decoder of a numbers file, for the fuzz target: what it holds, or why not.
+#[cfg(feature = "fuzzing")]
+pub fn decode_numbers(bytes: &[u8]) -> Result<UserNumbers, String> {
+    decode(bytes).map_err(|e| match e {
+        Decode::Newer(v) => format!("version {v}"),
+        Decode::Malformed(why) => why,
+    })
+}
+
+/// A numbers file's bytes for `numbers`, as a write makes them (for the fuzz target).
+#[cfg(feature = "fuzzing")]
+pub fn encode_numbers(numbers: &UserNumbers) -> Vec<u8> {
+    serde_json::to_vec(&OnDisk { version: VERSION, numbers: numbers.clone() }).unwrap_or_default()
+}
+
 enum Decode {
     Newer(u64),
     Malformed(String),
