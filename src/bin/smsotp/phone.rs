@@ -72,6 +72,17 @@ pub fn set(config: &Config, args: SetArgs, log: &dyn Log) -> Done {
     }
     let how = if args.verify { "verified" } else { "not verified" };
     println!("{user}: {} registered ({how})", phone.masked());
+    let pinned = store.numbers(user)?.pinned;
+    if !args.verify && pinned.is_some_and(|p| p.phone != number.phone) {
+        println!(
+            "note: {user}'s pinned (last verified) number is another one; it is pinned after the next successful login{}",
+            if config.phone.on_change == pam_smsotp::config::OnNumberChange::Deny {
+                ", but on_change = \"deny\" refuses that login: use --verify, or `smsotp phone accept` once the number is confirmed"
+            } else {
+                ""
+            }
+        );
+    }
     Ok(())
 }
 
