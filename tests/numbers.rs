@@ -137,9 +137,10 @@ fn enrolment_with_a_valid_code_stores_the_number_the_next_login_uses_and_the_cod
 fn a_wrong_revoked_or_expired_code_asks_no_number_and_sends_nothing() {
     require!(Root, PamWrapper);
     let s = Setup::new(ENROL);
+    let replaced = issue(&s, MALLORY, &[]);
     let code = issue(&s, MALLORY, &[]);
     let wrong = "ENR-2345-6789-ABCD-EFGH";
-    let out = enrol_as(&s, MALLORY, &[Reply::Password, text(wrong), text("123456"), text("K7WQ-3MRD")]);
+    let out = enrol_as(&s, MALLORY, &[Reply::Password, text(wrong), text("123456"), text(&replaced)]);
     assert_eq!(out.rc, PAM_MAXTRIES, "{out:?}");
     assert_eq!(out.prompts()[1..], [ENROL_PROMPT; 3], "no number asked");
     assert_eq!(out.shown(), ["Wrong enrolment code."; 3]);
