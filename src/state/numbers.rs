@@ -25,11 +25,35 @@ const MAX_BYTES: u64 = 64 * 1024;
 const VERSION: u64 = 1;
 const SUFFIX: &str = ".numbers.json";
 
+/// The file: a version, then what `UserNumbers` holds (written out rather than
+/// flattened: serde's flatten buffers every field and costs code in the module).
 #[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct OnDisk {
     version: u64,
-    #[serde(flatten)]
-    numbers: UserNumbers,
+    #[serde(default)]
+    enrolled: Option<StoredNumber>,
+    #[serde(default)]
+    pinned: Option<StoredNumber>,
+    #[serde(default)]
+    enrol_code: Option<EnrolCode>,
+}
+
+impl OnDisk {
+    fn of(numbers: &UserNumbers) -> OnDisk {
+        OnDisk {
+            version: VERSION,
+            enrolled: numbers.enrolled.clone(),
+            pinned: numbers.pinned.clone(),
+            enrol_code: numbers.enrol_code.clone(),
+        }
+    }
+}
+
+/// Only the version, read first so that a newer format is told apart from a damaged file.
+#[derive(Deserialize)]
+struct VersionOnly {
+    version: Option<u64>,
 }
 
 /// Users (unescaped from their file stems) and what each holds, or why it cannot be read.
@@ -104,7 +128,7 @@ impl FileNumbers {
 
     fn write(&self, user: &str, numbers: &UserNumbers, _held: &Held) -> Result<(), StoreError> {
         let path = self.path(user, SUFFIX);
-        let text = serde_json::to_vec(&OnDisk { version: VERSION, numbers: numbers.clone() }).map_err(|e| StoreError::Io(e.to_string()))?;
+        let text = serde_json::to_vec(&OnDisk::of(numbers)).map_err(|e| StoreError::Io(e.to_string()))?;
         let temp = self.dir.join(format!(".{}.numbers.tmp", file_stem(user)));
         let result = (|| {
             let mut f = OpenOptions::new()
@@ -182,7 +206,7 @@ pub fn decode_numbers(bytes: &[u8]) -> Result<UserNumbers, String> {
 /// A numbers file's bytes for `numbers`, as a write makes them (for the fuzz target).
 #[cfg(feature = "fuzzing")]
 pub fn encode_numbers(numbers: &UserNumbers) -> Vec<u8> {
-    serde_json::to_vec(&OnDisk { version: VERSION, numbers: numbers.clone() }).unwrap_or_default()
+    serde_json::to_vec(&OnDisk::of(numbers)).unwrap_or_default()
 }
 
 enum Decode {
@@ -191,14 +215,14 @@ enum Decode {
 }
 
 fn decode(bytes: &[u8]) -> Result<UserNumbers, Decode> {
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| Decode::Malformed(e.to_string()))?;
-    match value.get("version").and_then(serde_json::Value::as_u64) {
+    let version: VersionOnly = serde_json::from_slice(bytes).map_err(|e| Decode::Malformed(e.to_string()))?;
+    match version.version {
         Some(VERSION) => {}
         Some(v) if v > VERSION => return Err(Decode::Newer(v)),
         _ => return Err(Decode::Malformed("no known version".into())),
     }
-    let on_disk: OnDisk = serde_json::from_value(value).map_err(|e| Decode::Malformed(e.to_string()))?;
-    Ok(on_disk.numbers)
+    let on_disk: OnDisk = serde_json::from_slice(bytes).map_err(|e| Decode::Malformed(e.to_string()))?;
+    Ok(UserNumbers { enrolled: on_disk.enrolled, pinned: on_disk.pinned, enrol_code: on_disk.enrol_code })
 }
 
 fn io(path: &Path, e: std::io::Error) -> StoreError {
