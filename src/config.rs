@@ -26,7 +26,7 @@ pub use connectors::{
     VonageConfig,
 };
 pub use delivery::{DeliveryConfig, DlrKey};
-pub use directories::{DirectoryConfig, FileDirectoryConfig, LdapConfig, LdifConfig};
+pub use directories::{DirectoryConfig, EnrolledDirectoryConfig, FileDirectoryConfig, LdapConfig, LdifConfig};
 pub use files::{Secret, check_secure_file, read_secret, read_secure_bytes, read_secure_file};
 pub use pattern::SuccessRegex;
 pub use placeholders::{MESSAGE_PLACEHOLDERS, MessageField, PROMPT_PLACEHOLDERS, Piece, PromptField, check_placeholders, pieces};
@@ -73,6 +73,7 @@ pub struct Config {
     pub state: StateConfig,
     pub backup_codes: BackupCodesConfig,
     pub delivery: DeliveryConfig,
+    pub enrol: EnrolConfig,
     #[serde(rename = "directory")]
     pub directories: Vec<DirectoryConfig>,
     #[serde(rename = "connector")]
@@ -133,6 +134,8 @@ pub enum UnenrolledPolicy {
     #[default]
     Deny,
     Ignore,
+    /// Ask for an enrolment code from `smsotp enrol issue`, then a number, then the SMS code sent to it.
+    Enrol,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -172,6 +175,37 @@ pub struct PhoneConfig {
     pub default_country_code: String,
     /// E.164 prefixes ("+49"); no SMS goes to a number outside them. Empty: any.
     pub allowed_prefixes: Vec<String>,
+    /// What a number from the directories that differs from the last verified one gets.
+    pub on_change: OnNumberChange,
+    /// argv run when a number changes (`notify`); empty: only the log line.
+    pub notify_command: Vec<String>,
+}
+
+/// `[phone] on_change`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OnNumberChange {
+    /// Use the new number; it is pinned after the next successful login.
+    #[default]
+    Allow,
+    /// As allow, and log at warning and run `notify_command`.
+    Notify,
+    /// PAM_AUTH_ERR until `smsotp phone accept USER`.
+    Deny,
+}
+
+/// `[enrol]`: enrolment codes (`policy.unenrolled = "enrol"`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnrolConfig {
+    /// Seconds an enrolment code from `smsotp enrol issue` works, unless `--ttl` says otherwise.
+    pub code_ttl: u64,
+}
+
+impl Default for EnrolConfig {
+    fn default() -> Self {
+        EnrolConfig { code_ttl: 86_400 }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -338,6 +372,15 @@ impl Config {
                 return Err(Invalid::new("phone.allowed_prefixes", "each prefix must be '+' followed by digits, e.g. \"+49\""));
             }
         }
+        if let Some(program) = self.phone.notify_command.first()
+            && !program.starts_with('/')
+        {
+            return Err(Invalid::new("phone.notify_command", "the program must be an absolute path"));
+        }
+        if self.phone.notify_command.iter().any(|a| a.contains('\0')) {
+            return Err(Invalid::new("phone.notify_command", "must not contain NUL"));
+        }
+        range("enrol.code_ttl", self.enrol.code_ttl, 60, 90 * 86_400)?;
         if !self.state.dir.is_absolute() {
             return Err(Invalid::new("state.dir", "must be an absolute path"));
         }

@@ -8,6 +8,7 @@ use crate::connector::{Delivery, DeliveryError, preset};
 
 pub use crate::connector::http::Answer;
 pub use crate::connector::template::{Values, fill_json, fill_percent};
+pub use crate::state::numbers::{decode_numbers, encode_numbers};
 pub use crate::state::record::{DecodeError, decode, salvage_backup_codes};
 
 /// How the connector configured by `config` judges a gateway's answer: the

@@ -15,6 +15,7 @@ pub mod fuzzing;
 pub mod log;
 pub mod message;
 pub mod net;
+pub mod notify;
 pub mod otp;
 // libpam's C interface: every unsafe block says why it is sound
 #[allow(unsafe_code)]

@@ -2,21 +2,26 @@
 //! the state store, the system clock and accounts) plugged into the flow.
 
 use crate::auth::Store;
-use crate::auth::{self, Deps, Login, Outcome, Prompter};
+use crate::auth::{self, Deps, EnrolTexts, Login, NumberDeps, Outcome, Prompter};
 use crate::config::{Config, StateBackend, StoreFailurePolicy};
 use crate::connector::Chain;
 use crate::directory;
 use crate::log::Log;
-use crate::state::{FailedStore, FileStore, LocalFallback, RedisStore};
+use crate::notify::CommandNotifier;
+use crate::state::{FailedStore, FileStore, LocalFallback, RedisStore, SharedNumbers};
 use crate::system::{NssAccounts, SystemClock};
 
 /// Run one login with the real directories, connectors, clock and accounts.
 pub fn run_login(config: &Config, login: &Login, prompter: &mut dyn Prompter, log: &dyn Log) -> Outcome {
     let mut store = open_store(config, log);
-    let directories = directory::build(config);
+    // one numbers store for the `enrolled` directory and the flow (pins, enrolment)
+    let numbers = SharedNumbers::new(crate::state::numbers::open(config));
+    let directories = directory::build_with(config, &numbers);
     let mut chain = Chain::from_config(config);
     chain.delivery = crate::state::delivery::StoredDeliveryLog::from_config(config).map(|d| Box::new(d) as Box<dyn auth::DeliveryLog>);
-    auth::authenticate(
+    let notifier = CommandNotifier { argv: config.phone.notify_command.clone() };
+    let texts = EnrolTexts::default();
+    auth::authenticate_with_numbers(
         config,
         login,
         Deps {
@@ -28,6 +33,7 @@ pub fn run_login(config: &Config, login: &Login, prompter: &mut dyn Prompter, lo
             accounts: &NssAccounts,
             log,
         },
+        NumberDeps { numbers: &mut numbers.clone(), notifier: &notifier, texts: &texts },
     )
 }
 

@@ -103,10 +103,10 @@ fn parallel_logins_lose_no_update() {
             }
         }
     }
-    // no temp file left behind, every file in the directory is a user's state or lock
+    // no temp file left behind, every file in the directory is a user's state, lock or redo record
     for entry in std::fs::read_dir(&s.state).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
-        assert!(name.ends_with(".json") || name.ends_with(".lock"), "left over: {name}");
+        assert!(name.ends_with(".json") || name.ends_with(".lock") || name.ends_with(".redo"), "left over: {name}");
     }
 }
 

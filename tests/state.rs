@@ -235,9 +235,10 @@ fn a_truncated_state_file_does_not_unlock_anyone() {
     assert!(out.log.contains("locked"), "{}", out.log);
     assert_eq!(std::fs::read_to_string(&path).unwrap(), full, "written through from the record");
     // damage with no record to repair it
-    let lock_file = s.state.join("u-alice.lock");
     for cut in [full.len() / 2, 1, 0] {
-        std::fs::write(&lock_file, "").unwrap();
+        for records in ["u-alice.lock", "u-alice.redo"] {
+            std::fs::write(s.state.join(records), "").unwrap();
+        }
         std::fs::write(&path, &full[..cut]).unwrap();
         let out = s.login(Stack::Probe, &[Reply::Code]);
         assert_eq!(out.rc, PAM_AUTHINFO_UNAVAIL, "cut at {cut}: {out:?}");

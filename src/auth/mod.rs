@@ -12,14 +12,17 @@ use crate::message::{self, MessageValues, PromptValues};
 use crate::otp::Code;
 use crate::phone::Phone;
 
+mod enrol;
 mod outcome;
 mod ports;
 
+pub use enrol::{EnrolTexts, NoNotifier, NoNumbers, NumberDeps};
 pub use outcome::{DenyReason, Outcome, SkipReason, UnavailableReason};
 pub use ports::{
     Accounts, BackupUse, Clock, ConversationError, DeliveryLog, Directory, DirectoryError, Login, PhoneRecord, Prompter, Receipt,
     SendAllowance, SendFailed, Sender, Sms, Store, StoreError,
 };
+pub use ports::{ChangeNotifier, EnrolCode, NumberVia, Numbers, StoredNumber, UserNumbers};
 
 pub const MSG_WRONG: &str = "Wrong code.";
 pub const MSG_TOO_MANY: &str = "Too many wrong codes.";
@@ -43,8 +46,16 @@ pub struct Deps<'a> {
     pub log: &'a dyn Log,
 }
 
-/// Run one login to its end.
+/// Run one login to its end, without a numbers store (no pinning, no enrolment).
 pub fn authenticate(config: &Config, login: &Login, deps: Deps<'_>) -> Outcome {
+    let texts = EnrolTexts::default();
+    let numbers = NumberDeps { numbers: &mut NoNumbers, notifier: &NoNotifier, texts: &texts };
+    authenticate_with_numbers(config, login, deps, numbers)
+}
+
+/// Run one login to its end, with the numbers store: pinning (`[phone]
+/// on_change`) and the enrolment dialogue (`unenrolled = "enrol"`).
+pub fn authenticate_with_numbers(config: &Config, login: &Login, deps: Deps<'_>, numbers: NumberDeps<'_>) -> Outcome {
     let started = deps.clock.monotonic();
     // One identity per account: every spelling the name service accepts for a
     // user shares that user's lookups, locks, limits, grace and backup codes.
@@ -60,7 +71,7 @@ pub fn authenticate(config: &Config, login: &Login, deps: Deps<'_>) -> Outcome {
         }
     };
     let deadline = started.saturating_add(Duration::from_secs(config.limits.login_budget));
-    let mut flow = Flow { config, login: &login, deps, deadline, degraded: false };
+    let mut flow = Flow { config, login: &login, deps, deadline, degraded: false, numbers, pin: enrol::Pin::Unknown, enrolling: None };
     let outcome = flow.run();
     flow.log_outcome(&outcome);
     outcome
@@ -73,13 +84,18 @@ enum Mode {
     BackupOnly,
 }
 
-struct Flow<'a, 'd> {
+struct Flow<'a, 'd, 'n> {
     config: &'a Config,
     login: &'a Login,
     deps: Deps<'d>,
     deadline: Duration,
     /// The store failed and `on_failure = "degrade"` let the login go on.
     degraded: bool,
+    numbers: NumberDeps<'n>,
+    /// The user's pinned number, as read before the first code.
+    pin: enrol::Pin,
+    /// The hash of the enrolment code this login redeems once its SMS code is right.
+    enrolling: Option<String>,
 }
 
 /// One step of the flow. Every way a login ends, success included, leaves
@@ -90,7 +106,7 @@ fn finish<T>(outcome: Outcome) -> Step<T> {
     Err(outcome)
 }
 
-impl Flow<'_, '_> {
+impl Flow<'_, '_, '_> {
     fn run(&mut self) -> Outcome {
         match self.try_run() {
             Err(outcome) => outcome,
@@ -122,6 +138,7 @@ impl Flow<'_, '_> {
                 return finish(match self.config.policy.unenrolled {
                     UnenrolledPolicy::Deny => Outcome::Denied(DenyReason::Unenrolled),
                     UnenrolledPolicy::Ignore => Outcome::Skipped(SkipReason::Unenrolled),
+                    UnenrolledPolicy::Enrol => return self.enrol(),
                 });
             }
         };
@@ -134,6 +151,7 @@ impl Flow<'_, '_> {
             ));
             return finish(Outcome::Denied(DenyReason::PrefixNotAllowed));
         }
+        self.check_pin(&record)?;
         let mode = self.first_code(&record.phone)?;
         self.challenge(&record.phone, mode)
     }
@@ -224,10 +242,19 @@ impl Flow<'_, '_> {
         match why {
             NotSent::Limited(text) => {
                 self.say_error(&text)?;
-                if self.config.backup_codes.enabled { Ok(Mode::BackupOnly) } else { finish(Outcome::Denied(DenyReason::SendFailed)) }
+                // a backup code proves nothing about the number being enrolled
+                if self.config.backup_codes.enabled && self.enrolling.is_none() {
+                    Ok(Mode::BackupOnly)
+                } else {
+                    finish(Outcome::Denied(DenyReason::SendFailed))
+                }
             }
             NotSent::Failed => match self.config.policy.on_send_failure {
-                SendFailurePolicy::BackupOnly => Ok(Mode::BackupOnly),
+                SendFailurePolicy::BackupOnly if self.enrolling.is_none() => Ok(Mode::BackupOnly),
+                SendFailurePolicy::BackupOnly => {
+                    self.say_error(MSG_SEND_FAILED)?;
+                    finish(Outcome::Denied(DenyReason::SendFailed))
+                }
                 SendFailurePolicy::Unavailable => {
                     self.say_error(MSG_SEND_FAILED)?;
                     finish(Outcome::Unavailable(UnavailableReason::Send))
@@ -372,6 +399,7 @@ impl Flow<'_, '_> {
                     if !self.store_or(true, |s| s.record_success(&user, key.as_deref(), now))? {
                         return finish(self.locked_meanwhile());
                     }
+                    self.verified(phone)?;
                     return finish(Outcome::Success);
                 }
             }
@@ -382,14 +410,15 @@ impl Flow<'_, '_> {
                 ));
                 return finish(Outcome::Denied(DenyReason::PasswordAsCode));
             }
-            let backup_use = if !self.config.backup_codes.enabled || crate::state::backup::normalise(answer).is_none() {
-                BackupUse::NoMatch
-            } else if self.degraded {
-                // its use could not be recorded: it would work again
-                BackupUse::Refused
-            } else {
-                self.store_or(BackupUse::Refused, |s| s.use_backup_code(&user, answer, now))?
-            };
+            let backup_use =
+                if !self.config.backup_codes.enabled || self.enrolling.is_some() || crate::state::backup::normalise(answer).is_none() {
+                    BackupUse::NoMatch
+                } else if self.degraded {
+                    // its use could not be recorded: it would work again
+                    BackupUse::Refused
+                } else {
+                    self.store_or(BackupUse::Refused, |s| s.use_backup_code(&user, answer, now))?
+                };
             {
                 match backup_use {
                     BackupUse::NoMatch => {}

@@ -26,6 +26,8 @@ pub enum DenyReason {
     StoreFailed,
     /// The number is outside `[phone] allowed_prefixes`.
     PrefixNotAllowed,
+    /// The directories' number differs from the pinned one and `[phone] on_change = "deny"`.
+    NumberChanged,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -203,3 +203,76 @@ pub trait DeliveryLog {
     /// Whether connector `name` is demoted (tried last) at `now`, Unix seconds.
     fn demoted(&self, name: &str, now: u64) -> bool;
 }
+
+// Numbers: enrolled, pinned (last verified), and enrolment codes
+
+/// How a stored number got there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NumberVia {
+    /// `smsotp phone set` (with or without --verify).
+    Admin,
+    /// Redeemed with an enrolment code at login.
+    Enrolment,
+    /// A successful login with a code sent to it.
+    Login,
+    /// `smsotp phone accept`.
+    Accept,
+}
+
+/// A number kept in the state store, with where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredNumber {
+    /// E.164, as `Phone::e164`.
+    pub phone: String,
+    /// Unix seconds.
+    pub at: u64,
+    pub via: NumberVia,
+    /// Whether a code sent to it was typed back.
+    pub verified: bool,
+    /// Who set it: an admin's name, or the service of the login.
+    pub by: String,
+}
+
+impl StoredNumber {
+    /// The number, checked again (the store is bytes from outside).
+    pub fn phone(&self) -> Option<Phone> {
+        Phone::normalise(&self.phone, "").ok().filter(|p| p.e164() == self.phone)
+    }
+}
+
+/// A pending enrolment code: its argon2id hash and when it stops working.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EnrolCode {
+    pub hash: String,
+    /// Unix seconds.
+    pub expires: u64,
+    pub issued_at: u64,
+    pub by: String,
+}
+
+/// Everything the store holds about one user's numbers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct UserNumbers {
+    pub enrolled: Option<StoredNumber>,
+    pub pinned: Option<StoredNumber>,
+    pub enrol_code: Option<EnrolCode>,
+}
+
+/// The store's half of a number's life (file or Redis), beside `Store`.
+pub trait Numbers {
+    fn numbers(&mut self, user: &str) -> Result<UserNumbers, StoreError>;
+    fn set_enrolled(&mut self, user: &str, number: Option<&StoredNumber>) -> Result<(), StoreError>;
+    fn set_pinned(&mut self, user: &str, number: Option<&StoredNumber>) -> Result<(), StoreError>;
+    fn set_enrol_code(&mut self, user: &str, code: Option<&EnrolCode>) -> Result<(), StoreError>;
+    /// In one step: when the user's enrolment code is still the one hashed as
+    /// `hash`, drop it and store `number` as enrolled and pinned. False (and
+    /// nothing changed) when it is gone (used by another login, revoked, replaced).
+    fn redeem_enrol_code(&mut self, user: &str, hash: &str, number: &StoredNumber) -> Result<bool, StoreError>;
+}
+
+/// Tells someone that a user's number changed (`[phone] notify_command`).
+pub trait ChangeNotifier {
+    /// `old` and `new` are masked numbers.
+    fn number_changed(&self, user: &str, old: &str, new: &str, remaining: Duration, log: &dyn Log);
+}

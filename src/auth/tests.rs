@@ -961,3 +961,6 @@ fn a_resend_then_a_wrong_code_shows_exactly_two_messages() {
     assert_eq!(r.outcome, Outcome::Success);
     assert_eq!(r.sent(), 2);
 }
+
+#[cfg(test)]
+mod numbers;

@@ -12,7 +12,13 @@ pub enum DirectoryConfig {
     File(FileDirectoryConfig),
     Ldif(LdifConfig),
     Ldap(LdapConfig),
+    /// Numbers set with `smsotp phone set` or by enrolment, kept in the state store.
+    Enrolled(EnrolledDirectoryConfig),
 }
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrolledDirectoryConfig {}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -76,6 +82,7 @@ impl DirectoryConfig {
             DirectoryConfig::File(_) => "file",
             DirectoryConfig::Ldif(_) => "ldif",
             DirectoryConfig::Ldap(_) => "ldap",
+            DirectoryConfig::Enrolled(_) => "enrolled",
         }
     }
 
@@ -114,6 +121,7 @@ impl DirectoryConfig {
                 }
                 range(&k("timeout"), l.timeout, 1, 60)
             }
+            DirectoryConfig::Enrolled(_) => Ok(()),
         }
     }
 

@@ -3,9 +3,9 @@
 //!
 //! A user's first state file is created atomically (temp file, fsync, rename,
 //! fsync of the directory). Every later write changes the file in place,
-//! behind a redo record kept in the lock file: the new state, with a sequence
-//! number and the digest of the state it replaces, goes to the lock file (in
-//! the slot that does not hold the newest record) and is fdatasynced (the
+//! behind a redo record: the new state, with a sequence number and the state it
+//! replaces, goes to the lock file or to `<stem>.redo` (whichever does not hold
+//! the newest record) and is fdatasynced (the
 //! write is durable from then on), then the state file is rewritten without a
 //! flush of its own, and the record stays. A writer killed (or a machine
 //! stopped) anywhere leaves its record torn (the state file was not touched
@@ -47,10 +47,12 @@ pub struct UserLock {
 /// before they were dropped; no digest of the old state) are still finished.
 const REDO_MAGIC: &str = "smsotp-redo 2";
 const REDO_MAGIC_V1: &str = "smsotp-redo 1";
-/// Where the lock file's two redo slots start. Records alternate between them,
-/// so a new record never overwrites the newest whole one, which may stand for
-/// a state file that is not flushed yet.
-const SLOTS: [u64; 2] = [0, MAX_STATE_BYTES + 4096];
+/// Records alternate between the lock file (even sequence numbers) and
+/// `<stem>.redo` (odd ones), so a new record never overwrites the newest whole
+/// one, which may stand for a state file that is not flushed yet. Each is
+/// written at offset 0: a caller's small RLIMIT_FSIZE (sudo's caller sets it)
+/// must not make a write fail.
+const REDO_SUFFIX: &str = ".redo";
 /// Longest header line of a record.
 const MAX_HEADER: usize = 256;
 
@@ -161,7 +163,7 @@ impl StateDir {
                 let meta = file.metadata().map_err(|e| io(&path, e))?;
                 // in place only into a plain file of our own; anything else is replaced
                 if meta.is_file() && meta.nlink() == 1 {
-                    return self.write_in_place(&path, &file, meta.mode(), &text, lock);
+                    return self.write_in_place(user, &path, &file, meta.mode(), &text, lock);
                 }
                 self.replace(user, &path, &text, lock)
             }
@@ -174,15 +176,20 @@ impl StateDir {
 
     /// The redo record, durable; then the state file, which the record stands
     /// for until the next write (so the file needs no flush of its own).
-    fn write_in_place(&self, path: &Path, file: &File, mode: u32, text: &[u8], lock: &UserLock) -> Result<(), StoreError> {
+    fn write_in_place(&self, user: &str, path: &Path, file: &File, mode: u32, text: &[u8], lock: &UserLock) -> Result<(), StoreError> {
         let lock_path = path.with_extension("lock");
         let mut current = Vec::new();
         file.take(MAX_STATE_BYTES + 1).read_to_end(&mut current).map_err(|e| io(path, e))?;
-        let seq = newest_record(&lock.file).map_err(|e| io(&lock_path, e))?.map_or(1, |r| r.seq.saturating_add(1));
+        let redo = self.open_redo(user, false).map_err(|e| io(&lock_path, e))?;
+        let newest = newest_record(&lock.file, redo.as_ref()).map_err(|e| io(&lock_path, e))?;
+        let seq = newest.map_or(1, |r| r.seq.saturating_add(1));
         let record = redo_record(seq, text, &current);
-        let slot = SLOTS[(seq % 2) as usize];
-        let durable = lock.file.write_all_at(&record, slot).and_then(|()| lock.file.sync_data());
-        durable.map_err(|e| io(&lock_path, e))?;
+        let target = match (seq % 2, redo) {
+            (0, _) => None,
+            (_, Some(redo)) => Some(redo),
+            (_, None) => self.open_redo(user, true).map_err(|e| io(&lock_path, e))?,
+        };
+        put(target.as_ref().unwrap_or(&lock.file), &record).map_err(|e| io(&lock_path, e))?;
         let result = (|| {
             if mode & 0o7777 != 0o600 {
                 file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
@@ -200,9 +207,15 @@ impl StateDir {
     /// not brought back). A torn record is never taken for a state.
     fn finish_interrupted_write(&self, user: &str, lock: &UserLock) -> Result<(), StoreError> {
         let lock_path = self.path(user, ".lock");
-        let drop_records = || lock.file.set_len(0).map_err(|e| io(&lock_path, e));
-        let Some(redo) = newest_record(&lock.file).map_err(|e| io(&lock_path, e))? else {
-            return if lock.file.metadata().map_err(|e| io(&lock_path, e))?.len() > 0 { drop_records() } else { Ok(()) };
+        let redo = self.open_redo(user, false).map_err(|e| io(&lock_path, e))?;
+        let drop_records = || {
+            let dropped = lock.file.set_len(0).and_then(|()| redo.as_ref().map_or(Ok(()), |r| r.set_len(0)));
+            dropped.map_err(|e| io(&lock_path, e))
+        };
+        let Some(newest) = newest_record(&lock.file, redo.as_ref()).map_err(|e| io(&lock_path, e))? else {
+            let leftover = lock.file.metadata().map_err(|e| io(&lock_path, e))?.len() > 0
+                || redo.as_ref().is_some_and(|r| r.metadata().is_ok_and(|m| m.len() > 0));
+            return if leftover { drop_records() } else { Ok(()) };
         };
         let path = self.path(user, ".json");
         let mut file =
@@ -215,18 +228,49 @@ impl StateDir {
             };
         let mut current = Vec::new();
         (&mut file).take(MAX_STATE_BYTES + 1).read_to_end(&mut current).map_err(|e| io(&path, e))?;
-        if current == redo.payload {
+        if current == newest.payload {
             return Ok(());
         }
-        let unfinished = match &redo.replaced {
-            Some(old) => torn_between(&current, old, &redo.payload),
+        let unfinished = match &newest.replaced {
+            Some(old) => torn_between(&current, old, &newest.payload),
             None => true,
         };
         if unfinished {
             // flushed here, so that the records may go
-            put(&file, &redo.payload).map_err(|e| io(&path, e))?;
+            put(&file, &newest.payload).map_err(|e| io(&path, e))?;
         }
         drop_records()
+    }
+
+    /// `<stem>.redo`, the second file of redo records; created (and its name
+    /// made durable) only when `create` says so.
+    fn open_redo(&self, user: &str, create: bool) -> std::io::Result<Option<File>> {
+        let path = self.path(user, REDO_SUFFIX);
+        let open = |create: bool| {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(create)
+                .truncate(false)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+                .open(&path)
+        };
+        let file = match open(false) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !create => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let f = open(true)?;
+                // the record must not vanish with the file's name
+                self.sync_dir()?;
+                f
+            }
+            Err(e) => return Err(e),
+        };
+        if !file.metadata()?.is_file() {
+            return Err(std::io::Error::other(format!("{} is not a plain file", path.display())));
+        }
+        Ok(Some(file))
     }
 
     /// A user's first state file (or one that is not a plain file): a new
@@ -251,7 +295,10 @@ impl StateDir {
             self.sync_dir()
         })();
         // a record of the file this one replaced must not be written over it
-        let result = result.and_then(|()| lock.file.set_len(0));
+        let result = result.and_then(|()| lock.file.set_len(0)).and_then(|()| match self.open_redo(user, false)? {
+            Some(redo) => redo.set_len(0),
+            None => Ok(()),
+        });
         if let Err(e) = result {
             let _ = std::fs::remove_file(&temp);
             return Err(io(path, e));
@@ -297,12 +344,13 @@ fn torn_between(current: &[u8], old: &[u8], new: &[u8]) -> bool {
     current.len() <= old.len().max(new.len()) && current.iter().enumerate().all(|(i, b)| old.get(i) == Some(b) || new.get(i) == Some(b))
 }
 
-/// The whole record with the highest sequence number in either slot.
-fn newest_record(lock: &File) -> std::io::Result<Option<Redo>> {
-    let len = lock.metadata()?.len();
+/// The whole record with the highest sequence number in the lock file or the redo file.
+fn newest_record(lock: &File, redo: Option<&File>) -> std::io::Result<Option<Redo>> {
     let mut newest: Option<Redo> = None;
-    for slot in SLOTS {
-        if let Some(r) = read_record(lock, slot, len)?
+    for (file, odd) in [(Some(lock), false), (redo, true)] {
+        let Some(file) = file else { continue };
+        if let Some(r) = read_record(file)?
+            && r.seq % 2 == u64::from(odd)
             && newest.as_ref().is_none_or(|n| r.seq > n.seq)
         {
             newest = Some(r);
@@ -311,19 +359,22 @@ fn newest_record(lock: &File) -> std::io::Result<Option<Redo>> {
     Ok(newest)
 }
 
-/// The record at `slot`, if it is whole.
-fn read_record(lock: &File, slot: u64, len: u64) -> std::io::Result<Option<Redo>> {
-    let Some(available) = len.checked_sub(slot).filter(|&n| n > 0) else { return Ok(None) };
+/// The record in `file`, if it is whole.
+fn read_record(file: &File) -> std::io::Result<Option<Redo>> {
+    let available = file.metadata()?.len();
+    if available == 0 {
+        return Ok(None);
+    }
     let mut head = vec![0; MAX_HEADER.min(usize::try_from(available).unwrap_or(MAX_HEADER))];
-    lock.read_exact_at(&mut head, slot)?;
+    file.read_exact_at(&mut head, 0)?;
     let Some(newline) = head.iter().position(|&b| b == b'\n') else { return Ok(None) };
     let Some(header) = std::str::from_utf8(&head[..newline]).ok().and_then(RedoHeader::parse) else { return Ok(None) };
     let body_len = header.len.saturating_add(header.old_len.unwrap_or(0));
-    if slot != 0 && header.seq == 0 || body_len as u64 > 2 * MAX_STATE_BYTES || (newline + 1 + body_len) as u64 > available {
+    if body_len as u64 > 2 * MAX_STATE_BYTES || (newline + 1 + body_len) as u64 > available {
         return Ok(None);
     }
     let mut body = vec![0; body_len];
-    lock.read_exact_at(&mut body, slot + newline as u64 + 1)?;
+    file.read_exact_at(&mut body, newline as u64 + 1)?;
     if hex_sha256(&body) != header.digest {
         return Ok(None);
     }
@@ -439,9 +490,10 @@ mod tests {
         redo_record(seq, &serde_json::to_vec(state).unwrap(), replaced)
     }
 
-    fn put_record(lock_path: &Path, slot: u64, record: &[u8]) {
-        let f = OpenOptions::new().write(true).create(true).truncate(false).open(lock_path).unwrap();
-        f.write_all_at(record, slot).unwrap();
+    /// A record in the lock file (`odd` false) or in the redo file beside it.
+    fn put_record(lock_path: &Path, odd: bool, record: &[u8]) {
+        let path = if odd { lock_path.with_extension("redo") } else { lock_path.to_path_buf() };
+        std::fs::write(path, record).unwrap();
     }
 
     fn names(t: &tempfile::TempDir) -> Vec<String> {
@@ -464,15 +516,16 @@ mod tests {
             let lock = d.lock("alice").unwrap();
             d.write("alice", &state(n), &lock).unwrap();
             assert_eq!(d.read("alice", &lock).unwrap(), state(n));
-            let newest = newest_record(&lock.file).unwrap().expect("the write's record");
+            let redo = d.open_redo("alice", false).unwrap().expect("a redo file after the second write");
+            let newest = newest_record(&lock.file, Some(&redo)).unwrap().expect("the write's record");
             assert_eq!(newest.payload, std::fs::read(&json).unwrap(), "the record stands for the file");
             assert_eq!(newest.seq, n as u64 - 1);
-            // the previous write's record is still whole in the other slot
-            let other = read_record(&lock.file, SLOTS[(newest.seq as usize + 1) % 2], lock.file.metadata().unwrap().len()).unwrap();
-            assert_eq!(other.map(|r| r.seq), (n > 2).then(|| n as u64 - 2));
+            // the previous write's record is still whole in the other file
+            let other = if newest.seq % 2 == 1 { &lock.file } else { &redo };
+            assert_eq!(read_record(other).unwrap().map(|r| r.seq), (n > 2).then(|| n as u64 - 2));
         }
         assert_eq!(std::fs::metadata(&json).unwrap().ino(), inode, "written in place");
-        assert_eq!(names(&t), ["u-alice.json", "u-alice.lock"]);
+        assert_eq!(names(&t), ["u-alice.json", "u-alice.lock", "u-alice.redo"]);
         // shorter than before: no old tail left behind
         let lock = d.lock("alice").unwrap();
         d.write("alice", &UserState::default(), &lock).unwrap();
@@ -493,20 +546,20 @@ mod tests {
         for (json_bytes, applied) in [(old.clone(), true), (torn, true), (new.clone(), false)] {
             std::fs::write(&json, &json_bytes).unwrap();
             let _ = std::fs::remove_file(&lock_path);
-            put_record(&lock_path, SLOTS[1], &record_for(5, &state(7), &old));
+            put_record(&lock_path, true, &record_for(5, &state(7), &old));
             let lock = d.lock("alice").unwrap();
             assert_eq!(d.read("alice", &lock).unwrap(), state(7), "the recorded write is not lost");
             drop(lock);
             assert_eq!(std::fs::read(&json).unwrap(), new);
-            let left = std::fs::metadata(&lock_path).unwrap().len();
+            let left = std::fs::metadata(&lock_path).unwrap().len() + std::fs::metadata(lock_path.with_extension("redo")).unwrap().len();
             assert_eq!(left == 0, applied, "a record written through (and flushed) goes; one that matches stays");
         }
         // the newest record torn (its writer died in it): the previous one stands
         std::fs::write(&json, &old).unwrap();
         let _ = std::fs::remove_file(&lock_path);
-        put_record(&lock_path, SLOTS[1], &record_for(5, &state(7), &old));
+        put_record(&lock_path, true, &record_for(5, &state(7), &old));
         let newer = record_for(6, &state(9), &new);
-        put_record(&lock_path, SLOTS[0], &newer[..newer.len() - 3]);
+        put_record(&lock_path, false, &newer[..newer.len() - 3]);
         let lock = d.lock("alice").unwrap();
         assert_eq!(d.read("alice", &lock).unwrap(), state(7));
         drop(lock);
@@ -527,10 +580,11 @@ mod tests {
         let lock_path = t.path().join("u-alice.lock");
         let old = serde_json::to_vec(&state(1)).unwrap();
         std::fs::write(&json, serde_json::to_vec(&state(3)).unwrap()).unwrap();
-        put_record(&lock_path, SLOTS[1], &record_for(5, &state(7), &old));
+        put_record(&lock_path, true, &record_for(5, &state(7), &old));
         let lock = d.lock("alice").unwrap();
         assert_eq!(d.read("alice", &lock).unwrap(), state(3), "the edit stands");
         assert_eq!(std::fs::metadata(&lock_path).unwrap().len(), 0, "and the stale record is gone");
+        assert_eq!(std::fs::metadata(lock_path.with_extension("redo")).unwrap().len(), 0);
     }
 
     #[test]
@@ -543,21 +597,24 @@ mod tests {
         let mut wrong_digest = record.clone();
         let last = wrong_digest.len() - 2;
         wrong_digest[last] ^= 1;
+        // an even sequence number belongs in the lock file, not the redo file
         let seq_zero_in_slot_one = record_for(0, &state(7), &old);
-        for (slot, bad) in [
-            (0, record[..record.len() - 1].to_vec()),
-            (0, record[..10].to_vec()),
-            (0, wrong_digest),
-            (0, b"garbage".to_vec()),
-            (SLOTS[1], seq_zero_in_slot_one),
-            (0, record.iter().copied().chain(std::iter::repeat_n(b'x', 300)).map(|b| if b == b'\n' { b' ' } else { b }).collect()),
+        for (odd, bad) in [
+            (false, record[..record.len() - 1].to_vec()),
+            (false, record[..10].to_vec()),
+            (false, wrong_digest),
+            (false, b"garbage".to_vec()),
+            (true, seq_zero_in_slot_one),
+            (false, record.iter().copied().chain(std::iter::repeat_n(b'x', 300)).map(|b| if b == b'\n' { b' ' } else { b }).collect()),
         ] {
             std::fs::write(&json, &old).unwrap();
             let _ = std::fs::remove_file(&lock_path);
-            put_record(&lock_path, slot, &bad);
+            let _ = std::fs::remove_file(lock_path.with_extension("redo"));
+            put_record(&lock_path, odd, &bad);
             let lock = d.lock("alice").unwrap();
             assert_eq!(d.read("alice", &lock).unwrap(), state(1), "{}", String::from_utf8_lossy(&bad[..bad.len().min(80)]));
             assert_eq!(std::fs::metadata(&lock_path).unwrap().len(), 0);
+            assert!(std::fs::metadata(lock_path.with_extension("redo")).map_or(true, |m| m.len() == 0));
         }
         // a state file removed by hand is not brought back by an old record
         std::fs::remove_file(&json).unwrap();

@@ -3,8 +3,10 @@
 
 pub mod backup;
 pub mod delivery;
+pub mod enrol_code;
 mod fallback;
 mod file;
+pub mod numbers;
 pub(crate) mod record;
 pub mod redis;
 
@@ -12,6 +14,7 @@ use std::time::Duration;
 
 pub use fallback::LocalFallback;
 pub use file::{StateDir, TOTAL, file_stem};
+pub use numbers::{FailedNumbers, FileNumbers, SharedNumbers};
 pub use record::{DecodeError, Grace, UserState, decode};
 pub use redis::RedisStore;
 

@@ -8,6 +8,7 @@
 mod admin;
 pub mod conn;
 pub mod delivery;
+mod numbers;
 pub mod resp;
 mod scripts;
 

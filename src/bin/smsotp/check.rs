@@ -95,6 +95,11 @@ pub fn check(path: &Path, config: &Config) -> Done {
                     }
                 }
             }
+            DirectoryConfig::Enrolled(_) => {
+                // what `smsotp phone set` and enrolment add is not counted here
+                numbers = None;
+                println!("# directory[{i}] enrolled: numbers kept in the state store (smsotp phone list)");
+            }
         }
     }
     for (i, c) in config.connectors.iter().enumerate() {

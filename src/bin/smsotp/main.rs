@@ -2,7 +2,9 @@
 
 mod check;
 mod deliveries;
+mod enrol;
 mod lookup;
+mod phone;
 mod send;
 mod state;
 
@@ -68,6 +70,47 @@ enum Command {
         #[arg(long)]
         failed: bool,
     },
+    /// A user's enrolled number and pin (the last verified number).
+    #[command(subcommand)]
+    Phone(PhoneCommand),
+    /// One-time enrolment codes for users without a number.
+    #[command(subcommand)]
+    Enrol(EnrolCommand),
+}
+
+#[derive(Subcommand)]
+enum PhoneCommand {
+    /// Store a number for the user in the enrolled numbers (normalised, inside [phone] allowed_prefixes).
+    Set {
+        user: String,
+        number: String,
+        /// Send a code to the number and store it only when the code typed back on stdin matches.
+        #[arg(long)]
+        verify: bool,
+    },
+    /// The user's enrolled and pinned numbers (masked), and what the directories give now.
+    Show { user: String },
+    /// Forget the user's enrolled number.
+    Remove { user: String },
+    /// Every user with an enrolled number.
+    List,
+    /// Pin the number the directories give now (ends an on_change = "deny" refusal).
+    Accept { user: String },
+}
+
+#[derive(Subcommand)]
+enum EnrolCommand {
+    /// Print a one-time enrolment code for the user (replaces any earlier one).
+    Issue {
+        user: String,
+        /// Seconds the code works (default: [enrol] code_ttl).
+        #[arg(long)]
+        ttl: Option<u64>,
+    },
+    /// Whether the user has a pending code.
+    Status { user: String },
+    /// Drop the user's code.
+    Revoke { user: String },
 }
 
 #[derive(Subcommand)]
@@ -123,13 +166,23 @@ fn main() -> ExitCode {
         Command::Check => check::check(&cli.config, &config),
         Command::SendTest { to, user, connector, text } => send::send_test(&config, send::SendTest { to, user, connector, text }, &log),
         Command::Lookup { user } => lookup::lookup(&config, &user, &log),
-        Command::Status { user } => state::status(&config, &user).and_then(|()| deliveries::last_codes(&config, &state::canonical(&user))),
+        Command::Status { user } => state::status(&config, &user)
+            .and_then(|()| deliveries::last_codes(&config, &state::canonical(&user)))
+            .and_then(|()| phone::status(&config, &user, &log)),
         Command::Unlock { user } => state::unlock(&config, &user),
         Command::BackupCodes(BackupCodes::Generate { user, count }) => state::generate(&config, &user, count),
         Command::BackupCodes(BackupCodes::Status { user }) => state::backup_status(&config, &user),
         Command::BackupCodes(BackupCodes::Revoke { user }) => state::revoke(&config, &user),
         Command::State(StateCommand::Migrate) => state::migrate(&config),
         Command::Deliveries { since, failed } => deliveries::deliveries(&config, since, failed),
+        Command::Phone(PhoneCommand::Set { user, number, verify }) => phone::set(&config, phone::SetArgs { user, number, verify }, &log),
+        Command::Phone(PhoneCommand::Show { user }) => phone::show(&config, &user, &log),
+        Command::Phone(PhoneCommand::Remove { user }) => phone::remove(&config, &user),
+        Command::Phone(PhoneCommand::List) => phone::list(&config),
+        Command::Phone(PhoneCommand::Accept { user }) => phone::accept(&config, &user, &log),
+        Command::Enrol(EnrolCommand::Issue { user, ttl }) => enrol::issue(&config, &user, ttl),
+        Command::Enrol(EnrolCommand::Status { user }) => enrol::status(&config, &user),
+        Command::Enrol(EnrolCommand::Revoke { user }) => enrol::revoke(&config, &user),
     };
     match done {
         Ok(()) => ExitCode::SUCCESS,

@@ -80,7 +80,7 @@ macro_rules! number_args {
         }
     )*};
 }
-number_args!(i64, u64, u32, usize);
+number_args!(i32, i64, u64, u32, usize);
 
 impl<T: Args> Args for [T] {
     fn push_to(&self, out: &mut Vec<Vec<u8>>) {
