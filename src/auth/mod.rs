@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use zeroize::Zeroizing;
 
+use crate::audit::{AuthEvent, AuthResult, Reason};
 use crate::config::{Config, DirectoryFailurePolicy, Secret, SendFailurePolicy, StoreFailurePolicy, UnenrolledPolicy};
 use crate::log::Log;
 use crate::message::{self, MessageValues, PromptValues};
@@ -55,14 +56,49 @@ pub fn authenticate(config: &Config, login: &Login, deps: Deps<'_>) -> Outcome {
         Ok(_) => login.clone(),
         Err(e) => {
             deps.log.error(&format!("user {}: the name service cannot say who this is ({e})", login.user));
-            return Outcome::Unavailable(UnavailableReason::Accounts);
+            let outcome = Outcome::Unavailable(UnavailableReason::Accounts);
+            let mut event = AuthEvent::new(&outcome, login);
+            event.duration = deps.clock.monotonic().saturating_sub(started);
+            log_event(deps.log, &event);
+            return outcome;
         }
     };
     let deadline = started.saturating_add(Duration::from_secs(config.limits.login_budget));
-    let mut flow = Flow { config, login: &login, deps, deadline, degraded: false };
+    let mut flow = Flow { config, login: &login, deps, deadline, degraded: false, trail: Trail::default() };
     let outcome = flow.run();
     flow.log_outcome(&outcome);
+    let mut event = AuthEvent::new(&outcome, &login);
+    if let Some(reason) = flow.trail.reason {
+        event.reason = reason;
+    }
+    event.seq = flow.trail.seq.take();
+    event.connector = flow.trail.connector.take();
+    event.attempts = flow.trail.attempts;
+    event.duration = flow.deps.clock.monotonic().saturating_sub(started);
+    log_event(flow.deps.log, &event);
     outcome
+}
+
+/// The audit line that ends every login (see src/audit.rs), at a level that
+/// says how it went; src/pam writes the same line for logins that end before
+/// the flow starts.
+pub fn log_event(log: &dyn Log, event: &AuthEvent) {
+    let line = event.line();
+    match event.result {
+        AuthResult::Success | AuthResult::BackupCode | AuthResult::Skipped => log.notice(&line),
+        AuthResult::Denied | AuthResult::MaxTries | AuthResult::ConvError => log.warn(&line),
+        AuthResult::Unavailable | AuthResult::Error => log.error(&line),
+    }
+}
+
+/// What the audit event needs to know beyond the outcome.
+#[derive(Default)]
+struct Trail {
+    /// A finer reason than the outcome's default (see `audit::classify`).
+    reason: Option<Reason>,
+    seq: Option<String>,
+    connector: Option<String>,
+    attempts: u32,
 }
 
 enum Mode {
@@ -79,6 +115,7 @@ struct Flow<'a, 'd> {
     deadline: Duration,
     /// The store failed and `on_failure = "degrade"` let the login go on.
     degraded: bool,
+    trail: Trail,
 }
 
 /// One step of the flow. Every way a login ends, success included, leaves
@@ -223,7 +260,12 @@ impl Flow<'_, '_> {
         match why {
             NotSent::Limited(text) => {
                 self.say_error(&text)?;
-                if self.config.backup_codes.enabled { Ok(Mode::BackupOnly) } else { finish(Outcome::Denied(DenyReason::SendFailed)) }
+                if self.config.backup_codes.enabled {
+                    Ok(Mode::BackupOnly)
+                } else {
+                    self.trail.reason = Some(Reason::SendLimited);
+                    finish(Outcome::Denied(DenyReason::SendFailed))
+                }
             }
             NotSent::Failed => match self.config.policy.on_send_failure {
                 SendFailurePolicy::BackupOnly => Ok(Mode::BackupOnly),
@@ -286,6 +328,8 @@ impl Flow<'_, '_> {
             Ok(receipt) => {
                 let id = receipt.message_id.map(|id| format!(", message id {id}")).unwrap_or_default();
                 self.deps.log.info(&format!("user {user}: code {} sent to {} via {}{id}", code.seq, phone.masked(), receipt.connector));
+                self.trail.seq = Some(code.seq.clone());
+                self.trail.connector = Some(receipt.connector);
                 Ok(Ok(code))
             }
             Err(SendFailed) => {
@@ -317,6 +361,8 @@ impl Flow<'_, '_> {
     fn challenge(&mut self, phone: &Phone, mut mode: Mode) -> Step<Infallible> {
         let user = self.login.user.clone();
         let mut wrong = 0u32;
+        // wrong answers that were guesses (not empty, not a refused backup code)
+        let mut guesses = 0u32;
         let mut resends = 0u32;
         loop {
             let prompt = match &mode {
@@ -324,6 +370,7 @@ impl Flow<'_, '_> {
                 Mode::BackupOnly => MSG_BACKUP_ONLY_PROMPT.to_string(),
             };
             let raw = self.deps.prompter.prompt(&prompt, self.config.otp.echo).map_err(|_| Outcome::ConversationFailed)?;
+            self.trail.attempts += 1;
             let answer = raw.trim();
             let now = self.deps.clock.now();
 
@@ -345,6 +392,9 @@ impl Flow<'_, '_> {
                 // an empty answer uses up an attempt but is no guess: it does not count towards lockout
                 wrong += 1;
                 if wrong >= self.config.otp.max_attempts {
+                    if guesses == 0 {
+                        self.trail.reason = Some(Reason::NoCode);
+                    }
                     self.say_error(MSG_TOO_MANY)?;
                     return finish(Outcome::MaxTries);
                 }
@@ -392,6 +442,9 @@ impl Flow<'_, '_> {
                         self.deps.log.warn(&format!("user {user}: a backup code was refused: the state store is failing"));
                         wrong += 1;
                         if wrong >= self.config.otp.max_attempts {
+                            if guesses == 0 {
+                                self.trail.reason = Some(Reason::StoreFailed);
+                            }
                             self.say_error(MSG_TOO_MANY)?;
                             return finish(Outcome::MaxTries);
                         }
@@ -413,7 +466,9 @@ impl Flow<'_, '_> {
                 }
             }
             wrong += 1;
+            guesses += 1;
             if self.store_or(false, |s| s.record_failure(&user, now))? {
+                self.trail.reason = Some(Reason::Lockout);
                 self.deps.log.warn(&format!("user {user}: locked out after too many failed verifications"));
                 self.say_error(MSG_LOCKED)?;
                 return finish(Outcome::Denied(DenyReason::LockedOut));
@@ -475,6 +530,7 @@ impl Flow<'_, '_> {
         if let StoreError::InsecureDirectory(..) = e {
             // unsafe permissions are a configuration error, whatever on_failure says
             self.deps.log.error(&format!("user {user}: {e}"));
+            self.trail.reason = Some(Reason::InsecureState);
             return Err(Outcome::ServiceError(e.to_string()));
         }
         match self.config.state.on_failure {

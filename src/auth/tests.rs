@@ -961,3 +961,127 @@ fn a_resend_then_a_wrong_code_shows_exactly_two_messages() {
     assert_eq!(r.outcome, Outcome::Success);
     assert_eq!(r.sent(), 2);
 }
+
+// ---------------------------------------------------------------------------
+// The audit line: exactly one per login, with the reason the flow knows
+
+impl Result_ {
+    /// The one `event=auth` line of the login (fails on none or more than one).
+    fn event(&self) -> String {
+        let events: Vec<String> = self.log.lines().into_iter().filter(|l| l.starts_with("event=auth ")).collect();
+        assert_eq!(events.len(), 1, "exactly one event line: {:#?}", self.log.lines());
+        events[0].clone()
+    }
+}
+
+#[test]
+fn every_login_ends_with_one_event_line_naming_its_reason() {
+    let wrong = || vec![Say::Text("1"), Say::Text("2"), Say::Text("3")];
+    let r = Case::new(wrong()).run();
+    let seq = r.shared.prompts.borrow()[0].split('[').nth(1).and_then(|s| s.split(']').next()).unwrap().to_string();
+    assert_eq!(
+        r.event(),
+        format!(
+            "event=auth result=maxtries reason=wrong_code user=alice service=sshd rhost=192.0.2.7 seq={seq} connector=fake attempts=3 duration_ms=0"
+        )
+    );
+
+    let cases: Vec<(Case, &str)> = vec![
+        (Case::new(vec![Say::Code]), "result=success reason=sms_code"),
+        (Case::new(vec![Say::Hangup]), "result=conv_error reason=conv_failed"),
+        (Case::new(vec![Say::Text(""); 4]), "result=maxtries reason=no_code"),
+        (Case::new(vec![Say::Text("Hunter2-pw")]), "result=denied reason=password_as_code"),
+        (Case::new(vec![Say::Wait(301), Say::Code, Say::Wait(301), Say::Code]), "result=denied reason=expired"),
+        (
+            {
+                let mut c = Case::new(vec![Say::Text("1"), Say::Text("2")]);
+                c.store.lock_after = Some(2);
+                c
+            },
+            "result=denied reason=lockout",
+        ),
+        (
+            {
+                let mut c = Case::new(vec![]);
+                c.store.locked = true;
+                c
+            },
+            "result=denied reason=locked",
+        ),
+        (
+            {
+                let mut c = Case::new(vec![Say::Text("ABCD-EFGH")]);
+                c.store.backup = vec!["ABCD-EFGH".into()];
+                c
+            },
+            "result=backup_code reason=backup_code",
+        ),
+        (
+            {
+                let mut c = Case::new(vec![]);
+                c.store.allowance = Some(SendAllowance::HourlyCap);
+                c.config.backup_codes.enabled = false;
+                c.messages = None;
+                c
+            },
+            "result=denied reason=send_limited",
+        ),
+        (
+            {
+                let mut c = Case::new(vec![]);
+                c.sender_failures = 10;
+                c
+            },
+            "result=unavailable reason=send_failed",
+        ),
+        (
+            {
+                let mut c = Case::new(vec![]);
+                c.store.broken = true;
+                c
+            },
+            "result=unavailable reason=store_failed",
+        ),
+        (
+            {
+                let mut c = Case::new(vec![]);
+                c.config.policy.grace = 60;
+                c.store.grace = true;
+                c
+            },
+            "result=skipped reason=grace",
+        ),
+        (
+            {
+                let mut c = Case::new(vec![]);
+                c.config.phone.allowed_prefixes = vec!["+49".into()];
+                c
+            },
+            "result=denied reason=prefix_refused",
+        ),
+        (
+            {
+                let mut c = Case::new(vec![]);
+                c.directory = DirAnswer::Map(HashMap::new());
+                c
+            },
+            "result=denied reason=no_phone",
+        ),
+    ];
+    for (case, expected) in cases {
+        let r = case.run();
+        let line = r.event();
+        assert!(line.starts_with(&format!("event=auth {expected} user=alice service=sshd rhost=192.0.2.7 ")), "{expected}: {line}");
+        r.no_secrets_logged();
+    }
+}
+
+#[test]
+fn the_event_counts_attempts_and_time_on_the_monotonic_clock() {
+    let r = Case::new(vec![Say::Text("1"), Say::Wait(7), Say::Code]).run();
+    let line = r.event();
+    assert!(line.starts_with("event=auth result=success reason=sms_code "), "{line}");
+    assert!(line.ends_with(" connector=fake attempts=2 duration_ms=7000"), "{line}");
+    // no code and no full number, whatever the line holds
+    r.no_secrets_logged();
+}

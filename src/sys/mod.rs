@@ -4,3 +4,4 @@
 
 pub mod child;
 pub mod signals;
+pub mod syslog;
