@@ -7,6 +7,7 @@ mod directories;
 mod files;
 #[cfg(any(test, feature = "test-support"))]
 pub mod keys;
+pub mod messages;
 mod pattern;
 mod placeholders;
 mod redacted;
@@ -25,6 +26,7 @@ pub use connectors::{
 };
 pub use directories::{DirectoryConfig, FileDirectoryConfig, LdapConfig, LdifConfig};
 pub use files::{Secret, check_secure_file, read_secret, read_secure_bytes, read_secure_file};
+pub use messages::MessagesConfig;
 pub use pattern::SuccessRegex;
 pub use placeholders::{MESSAGE_PLACEHOLDERS, MessageField, PROMPT_PLACEHOLDERS, Piece, PromptField, check_placeholders, pieces};
 pub use redacted::redacted_url;
@@ -69,6 +71,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub state: StateConfig,
     pub backup_codes: BackupCodesConfig,
+    pub messages: MessagesConfig,
     #[serde(rename = "directory")]
     pub directories: Vec<DirectoryConfig>,
     #[serde(rename = "connector")]
@@ -262,6 +265,7 @@ impl Config {
             ParseError::Syntax(message) => ConfigError::Syntax { path: path.into(), message },
             ParseError::Invalid(Invalid { key, message }) => ConfigError::Invalid { path: path.into(), key, message },
         })?;
+        config.messages.load_include()?;
         config.load_secrets()?;
         Ok(config)
     }
@@ -297,6 +301,7 @@ impl Config {
         checks::no_nul("message.template", &self.message.template)?;
         check_placeholders("otp.prompt", &otp.prompt, PROMPT_PLACEHOLDERS)?;
         check_placeholders("message.template", &self.message.template, MESSAGE_PLACEHOLDERS)?;
+        self.messages.validate()?;
         if !self.message.template.contains("{code}") {
             return Err(Invalid::new("message.template", "must contain {code}"));
         }

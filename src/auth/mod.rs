@@ -7,6 +7,7 @@ use std::time::Duration;
 use zeroize::Zeroizing;
 
 use crate::audit::{AuthEvent, AuthResult, Reason};
+use crate::config::messages::{MessagesConfig, defaults};
 use crate::config::{Config, DirectoryFailurePolicy, Secret, SendFailurePolicy, StoreFailurePolicy, UnenrolledPolicy};
 use crate::log::Log;
 use crate::message::{self, MessageValues, PromptValues};
@@ -22,16 +23,17 @@ pub use ports::{
     SendFailed, Sender, Sms, Store, StoreError,
 };
 
-pub const MSG_WRONG: &str = "Wrong code.";
-pub const MSG_TOO_MANY: &str = "Too many wrong codes.";
-pub const MSG_EXPIRED: &str = "Code expired.";
-pub const MSG_LOCKED: &str = "Too many failed verifications; try again later.";
-pub const MSG_SEND_FAILED: &str = "The SMS code could not be sent; try again later.";
-pub const MSG_NO_RESEND: &str = "No new code can be sent now.";
-pub const MSG_NEW_CODE: &str = "A new code was sent.";
-pub const MSG_BACKUP_ONLY_PROMPT: &str = "No SMS can be sent now. Backup code: ";
-pub const MSG_NO_SMS_NOW: &str = "No SMS can be sent now.";
-pub const MSG_NO_BACKUP_NOW: &str = "Backup codes cannot be used now; use the SMS code.";
+// The default texts; `[messages]` may replace each (src/config/messages.rs).
+pub const MSG_WRONG: &str = defaults::WRONG;
+pub const MSG_TOO_MANY: &str = defaults::TOO_MANY;
+pub const MSG_EXPIRED: &str = defaults::EXPIRED;
+pub const MSG_LOCKED: &str = defaults::LOCKED;
+pub const MSG_SEND_FAILED: &str = defaults::SEND_FAILED;
+pub const MSG_NO_RESEND: &str = defaults::NO_RESEND;
+pub const MSG_NEW_CODE: &str = defaults::NEW_CODE;
+pub const MSG_BACKUP_ONLY_PROMPT: &str = defaults::BACKUP_ONLY_PROMPT;
+pub const MSG_NO_SMS_NOW: &str = defaults::NO_SMS_NOW;
+pub const MSG_NO_BACKUP_NOW: &str = defaults::NO_BACKUP_NOW;
 
 pub struct Deps<'a> {
     pub prompter: &'a mut dyn Prompter,
@@ -143,7 +145,7 @@ impl Flow<'_, '_> {
         if let Some(until) = self.store_or(None, |s| s.locked_until(user, now))? {
             let secs = until.saturating_sub(now).as_secs();
             self.deps.log.notice(&format!("user {user}: locked out for another {secs}s"));
-            self.say_error(MSG_LOCKED)?;
+            self.say_error(&self.text(MessagesConfig::locked, &[]))?;
             return finish(Outcome::Denied(DenyReason::LockedOut));
         }
         if self.config.policy.grace > 0
@@ -252,7 +254,7 @@ impl Flow<'_, '_> {
         if let Some(mode) = in_hand {
             let text = match why {
                 NotSent::Limited(text) => text,
-                NotSent::Failed => MSG_NO_RESEND.to_string(),
+                NotSent::Failed => self.text(MessagesConfig::no_resend, &[]),
             };
             self.say_error(&text)?;
             return Ok(mode);
@@ -270,11 +272,11 @@ impl Flow<'_, '_> {
             NotSent::Failed => match self.config.policy.on_send_failure {
                 SendFailurePolicy::BackupOnly => Ok(Mode::BackupOnly),
                 SendFailurePolicy::Unavailable => {
-                    self.say_error(MSG_SEND_FAILED)?;
+                    self.say_error(&self.text(MessagesConfig::send_failed, &[]))?;
                     finish(Outcome::Unavailable(UnavailableReason::Send))
                 }
                 SendFailurePolicy::Deny => {
-                    self.say_error(MSG_SEND_FAILED)?;
+                    self.say_error(&self.text(MessagesConfig::send_failed, &[]))?;
                     finish(Outcome::Denied(DenyReason::SendFailed))
                 }
             },
@@ -297,11 +299,11 @@ impl Flow<'_, '_> {
             SendAllowance::Allowed => {}
             SendAllowance::Cooldown(secs) => {
                 self.deps.log.notice(&format!("user {user}: no SMS sent, cooldown has {secs}s left"));
-                return Ok(Err(NotSent::Limited(format!("A code was sent moments ago; another can be sent in {secs} s."))));
+                return Ok(Err(NotSent::Limited(self.text(MessagesConfig::cooldown, &[("seconds", &secs.to_string())]))));
             }
             SendAllowance::HourlyCap => {
                 self.deps.log.warn(&format!("user {user}: no SMS sent, hourly send limit reached"));
-                return Ok(Err(NotSent::Limited("Too many SMS codes were sent in the last hour.".into())));
+                return Ok(Err(NotSent::Limited(self.text(MessagesConfig::hourly_cap, &[]))));
             }
             SendAllowance::Locked => return finish(self.locked_meanwhile()),
             SendAllowance::TotalCap => {
@@ -309,7 +311,7 @@ impl Flow<'_, '_> {
                     "user {user}: no SMS sent: the store's total of {} SMS per hour is reached; only backup codes are accepted",
                     self.config.limits.max_sends_per_hour_total
                 ));
-                return Ok(Err(NotSent::Limited(MSG_NO_SMS_NOW.into())));
+                return Ok(Err(NotSent::Limited(self.text(MessagesConfig::no_sms_now, &[]))));
             }
         }
         let otp = &self.config.otp;
@@ -354,7 +356,7 @@ impl Flow<'_, '_> {
     fn render_prompt(&self, phone: &Phone, code: &Code) -> String {
         let masked = phone.masked();
         let values = PromptValues { masked_phone: &masked, seq: &code.seq, service: &self.login.service, user: &self.login.user };
-        message::render_prompt(&self.config.otp.prompt, &values)
+        message::render_prompt(self.config.messages.prompt_or(&self.config.otp.prompt), &values)
     }
 
     /// Ask until a code is right, the attempts run out, or nothing more can be sent.
@@ -367,7 +369,7 @@ impl Flow<'_, '_> {
         loop {
             let prompt = match &mode {
                 Mode::Sms(code) => self.render_prompt(phone, code),
-                Mode::BackupOnly => MSG_BACKUP_ONLY_PROMPT.to_string(),
+                Mode::BackupOnly => self.text(MessagesConfig::backup_only_prompt, &[]),
             };
             let raw = self.deps.prompter.prompt(&prompt, self.config.otp.echo).map_err(|_| Outcome::ConversationFailed)?;
             self.trail.attempts += 1;
@@ -380,14 +382,14 @@ impl Flow<'_, '_> {
                     resends += 1;
                     match self.send_code(phone)? {
                         Ok(new_code) => {
-                            self.say_info(MSG_NEW_CODE)?;
+                            self.say_info(&self.text(MessagesConfig::new_code, &[]))?;
                             mode = Mode::Sms(new_code);
                             continue;
                         }
                         Err(why) => mode = self.without_sms(why, Some(mode))?,
                     }
                 } else {
-                    self.say_error(MSG_NO_RESEND)?;
+                    self.say_error(&self.text(MessagesConfig::no_resend, &[]))?;
                 }
                 // an empty answer uses up an attempt but is no guess: it does not count towards lockout
                 wrong += 1;
@@ -395,7 +397,7 @@ impl Flow<'_, '_> {
                     if guesses == 0 {
                         self.trail.reason = Some(Reason::NoCode);
                     }
-                    self.say_error(MSG_TOO_MANY)?;
+                    self.say_error(&self.text(MessagesConfig::too_many, &[]))?;
                     return finish(Outcome::MaxTries);
                 }
                 continue;
@@ -404,7 +406,7 @@ impl Flow<'_, '_> {
             if let Mode::Sms(code) = &mode {
                 if code.is_expired(self.deps.clock.monotonic()) {
                     self.deps.log.notice(&format!("user {user}: code {} expired", code.seq));
-                    self.say_error(MSG_EXPIRED)?;
+                    self.say_error(&self.text(MessagesConfig::expired, &[]))?;
                     if resends >= self.config.otp.max_resends {
                         return finish(Outcome::Denied(DenyReason::Expired));
                     }
@@ -445,10 +447,10 @@ impl Flow<'_, '_> {
                             if guesses == 0 {
                                 self.trail.reason = Some(Reason::StoreFailed);
                             }
-                            self.say_error(MSG_TOO_MANY)?;
+                            self.say_error(&self.text(MessagesConfig::too_many, &[]))?;
                             return finish(Outcome::MaxTries);
                         }
-                        self.say_error(MSG_NO_BACKUP_NOW)?;
+                        self.say_error(&self.text(MessagesConfig::no_backup_now, &[]))?;
                         continue;
                     }
                     BackupUse::Locked => return finish(self.locked_meanwhile()),
@@ -458,8 +460,8 @@ impl Flow<'_, '_> {
                         // could not open grace or the notice cannot be shown
                         let _ = self.deps.store.record_success(&user, key.as_deref(), now);
                         if remaining <= 2 {
-                            let codes = if remaining == 1 { "code" } else { "codes" };
-                            let _ = self.say_info(&format!("{remaining} backup {codes} left."));
+                            let pick = if remaining == 1 { MessagesConfig::backup_code_left } else { MessagesConfig::backup_codes_left };
+                            let _ = self.say_info(&self.text(pick, &[("remaining", &remaining.to_string())]));
                         }
                         return finish(Outcome::SuccessWithBackupCode { remaining });
                     }
@@ -470,14 +472,14 @@ impl Flow<'_, '_> {
             if self.store_or(false, |s| s.record_failure(&user, now))? {
                 self.trail.reason = Some(Reason::Lockout);
                 self.deps.log.warn(&format!("user {user}: locked out after too many failed verifications"));
-                self.say_error(MSG_LOCKED)?;
+                self.say_error(&self.text(MessagesConfig::locked, &[]))?;
                 return finish(Outcome::Denied(DenyReason::LockedOut));
             }
             if wrong >= self.config.otp.max_attempts {
-                self.say_error(MSG_TOO_MANY)?;
+                self.say_error(&self.text(MessagesConfig::too_many, &[]))?;
                 return finish(Outcome::MaxTries);
             }
-            self.say_error(MSG_WRONG)?;
+            self.say_error(&self.text(MessagesConfig::wrong, &[]))?;
         }
     }
 
@@ -485,7 +487,7 @@ impl Flow<'_, '_> {
     fn resend(&mut self, phone: &Phone) -> Step<Mode> {
         match self.send_code(phone)? {
             Ok(code) => {
-                self.say_info(MSG_NEW_CODE)?;
+                self.say_info(&self.text(MessagesConfig::new_code, &[]))?;
                 Ok(Mode::Sms(code))
             }
             Err(why) => self.without_sms(why, None),
@@ -502,10 +504,17 @@ impl Flow<'_, '_> {
     /// Another login locked the user while this one waited: its code counts for nothing.
     fn locked_meanwhile(&mut self) -> Outcome {
         self.deps.log.warn(&format!("user {}: locked out by another login while this one waited", self.login.user));
-        if self.say_error(MSG_LOCKED).is_err() {
+        if self.say_error(&self.text(MessagesConfig::locked, &[])).is_err() {
             return Outcome::ConversationFailed;
         }
         Outcome::Denied(DenyReason::LockedOut)
+    }
+
+    /// A text of `[messages]`, with {user}, {service} and `values` filled in.
+    fn text(&self, pick: fn(&MessagesConfig) -> &str, values: &[(&str, &str)]) -> String {
+        let common = [("user", self.login.user.as_str()), ("service", self.login.service.as_str())];
+        let all: Vec<(&str, &str)> = common.iter().chain(values).copied().collect();
+        crate::config::messages::render(pick(&self.config.messages), &all)
     }
 
     fn say_error(&mut self, text: &str) -> Step<()> {

@@ -1085,3 +1085,21 @@ fn the_event_counts_attempts_and_time_on_the_monotonic_clock() {
     // no code and no full number, whatever the line holds
     r.no_secrets_logged();
 }
+
+#[test]
+fn configured_texts_replace_the_defaults_with_their_placeholders_filled() {
+    let mut case = Case::new(vec![Say::Text("1"), Say::Text("2"), Say::Text("3")]);
+    case.config.messages.wrong = Some("Falsch, {user}.".into());
+    case.config.messages.too_many = Some("Zu viele ({service}).".into());
+    case.config.messages.prompt = Some("Code für {user} an {phone}: ".into());
+    let r = case.run();
+    assert_eq!(r.outcome, Outcome::MaxTries);
+    assert_eq!(r.errors(), vec!["Falsch, alice.", "Falsch, alice.", "Zu viele (sshd)."]);
+    assert_eq!(r.shared.prompts.borrow()[0], "Code für alice an +*********67: ");
+
+    let mut case = Case::new(vec![Say::Text("ABCD-EFGH")]);
+    case.store.backup = vec!["ABCD-EFGH".into(), "ABCD-EFGJ".into()];
+    case.config.messages.backup_code_left = Some("Noch {remaining} Code.".into());
+    case.messages = Some(vec![Shown::Info("Noch 1 Code.".into())]);
+    assert_eq!(case.run().outcome, Outcome::SuccessWithBackupCode { remaining: 1 });
+}
