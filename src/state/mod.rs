@@ -6,6 +6,8 @@ mod fallback;
 mod file;
 pub(crate) mod record;
 pub mod redis;
+pub mod report;
+pub mod sent;
 
 use std::time::Duration;
 

@@ -7,6 +7,7 @@
 
 mod admin;
 pub mod conn;
+mod report;
 mod scripts;
 
 use std::sync::Arc;

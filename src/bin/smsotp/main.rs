@@ -2,6 +2,7 @@
 
 mod check;
 mod lookup;
+mod report;
 mod send;
 mod state;
 
@@ -58,6 +59,9 @@ enum Command {
     /// The state store itself.
     #[command(subcommand)]
     State(StateCommand),
+    /// A summary to paste into a ticket: users locked now, users at their send cap,
+    /// SMS per connector in the last hour and day, backup codes running low.
+    Report,
 }
 
 #[derive(Subcommand)]
@@ -119,6 +123,7 @@ fn main() -> ExitCode {
         Command::BackupCodes(BackupCodes::Status { user }) => state::backup_status(&config, &user),
         Command::BackupCodes(BackupCodes::Revoke { user }) => state::revoke(&config, &user),
         Command::State(StateCommand::Migrate) => state::migrate(&config),
+        Command::Report => report::report(&config),
     };
     match done {
         Ok(()) => ExitCode::SUCCESS,

@@ -46,7 +46,7 @@ impl RedisStore {
         self.conn.as_ref().map(|c| c.name().to_string())
     }
 
-    fn eval(&mut self, script: &str, keys: &[String], args: &[String]) -> Result<Value, StoreError> {
+    pub(super) fn eval(&mut self, script: &str, keys: &[String], args: &[String]) -> Result<Value, StoreError> {
         self.conn()?;
         let Some(conn) = self.conn.as_mut() else { return Err(StoreError::Io("no connection".into())) };
         let script = Script::new(script);
@@ -61,7 +61,7 @@ impl RedisStore {
         result.map_err(|e| self.fail(e))
     }
 
-    fn simple(&mut self, cmd: &redis::Cmd) -> Result<Value, StoreError> {
+    pub(super) fn simple(&mut self, cmd: &redis::Cmd) -> Result<Value, StoreError> {
         let conn = self.conn()?;
         let result = conn.command(cmd);
         result.map_err(|e| self.fail(e))
