@@ -22,12 +22,12 @@ pub const PAM_ACL: &str = "resetkeys ~smsotp:* resetchannels -@all +auth +ping +
                            +pexpire +srem +scard";
 
 /// `smsotp`'s ACL user, as the README gives it: the module's commands, plus
-/// SADD (backup codes), EXISTS and PTTL (migration) and INFO (check).
+/// SADD (backup codes), EXISTS and PTTL (migration), INFO (check) and SCAN (report).
 pub const SMSOTP_ADMIN: &str = "smsotp_admin";
 pub const SMSOTP_ADMIN_PASSWORD: &str = "smsotp-admin-secret";
 pub const SMSOTP_ADMIN_ACL: &str = "resetkeys ~smsotp:* resetchannels -@all +auth +ping +role +select +evalsha +script|load \
                                     +smembers +wait +time +get +set +del +zscore +zadd +zrange +zrangebyscore +zremrangebyscore \
-                                    +zcard +zpopmin +pexpire +srem +scard +sadd +exists +pttl +info";
+                                    +zcard +zpopmin +pexpire +srem +scard +sadd +exists +pttl +info +scan";
 
 pub fn available() -> Option<String> {
     for p in ["/usr/bin/redis-server", "/usr/bin/redis-cli", "/usr/bin/redis-sentinel"] {

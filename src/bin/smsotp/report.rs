@@ -22,7 +22,8 @@ pub fn report(config: &Config) -> Done {
             (format!("file ({})", config.state.dir.display()), file_report(&store, &config.state.dir, now, config.limits.lockout_window)?)
         }
         StateBackend::Redis => {
-            let mut r = RedisStore::new(config);
+            // SCAN needs more than the module's ACL user may do
+            let mut r = RedisStore::admin(config)?;
             let report = r.report()?;
             (format!("redis ({})", r.server_name().unwrap_or_default()), report)
         }
