@@ -1,10 +1,8 @@
 //! The wiring of one login: the configured adapters (directories, connectors,
 //! the state store, the system clock and accounts) plugged into the flow.
 
-use std::time::Duration;
-
+use crate::auth::Store;
 use crate::auth::{self, Deps, Login, Outcome, Prompter};
-use crate::auth::{Clock, Receipt, SendFailed, Sender, Sms, Store};
 use crate::config::{Config, StateBackend, StoreFailurePolicy};
 use crate::connector::Chain;
 use crate::directory;
@@ -17,7 +15,6 @@ pub fn run_login(config: &Config, login: &Login, prompter: &mut dyn Prompter, lo
     let mut store = open_store(config, log);
     let directories = directory::build(config);
     let chain = Chain::from_config(config);
-    let chain = CountingSender { inner: &chain, config };
     auth::authenticate(
         config,
         login,
@@ -48,26 +45,5 @@ fn open_store<'a>(config: &Config, log: &'a dyn Log) -> Box<dyn Store + 'a> {
                 _ => Box::new(shared),
             }
         }
-    }
-}
-
-/// The connector chain, counting each SMS a connector took for `smsotp report`
-/// (file backend: `[state] dir`/sent.json). Counting never fails a login.
-struct CountingSender<'a> {
-    inner: &'a Chain,
-    config: &'a Config,
-}
-
-impl Sender for CountingSender<'_> {
-    fn send(&self, sms: &Sms<'_>, remaining: Duration, log: &dyn Log) -> Result<Receipt, SendFailed> {
-        let receipt = self.inner.send(sms, remaining, log)?;
-        // the Redis backend has no per-connector counts yet
-        if self.config.state.backend == StateBackend::File {
-            let now = SystemClock.now().as_secs();
-            if let Err(e) = crate::state::sent::record(&self.config.state.dir, &receipt.connector, now) {
-                log.warn(&format!("the SMS via {} could not be counted for `smsotp report`: {e}", receipt.connector));
-            }
-        }
-        Ok(receipt)
     }
 }

@@ -330,6 +330,9 @@ impl Flow<'_, '_> {
             Ok(receipt) => {
                 let id = receipt.message_id.map(|id| format!(", message id {id}")).unwrap_or_default();
                 self.deps.log.info(&format!("user {user}: code {} sent to {} via {}{id}", code.seq, phone.masked(), receipt.connector));
+                if let Err(e) = self.deps.store.record_sent(&receipt.connector, now) {
+                    self.deps.log.warn(&format!("the SMS via {} could not be counted for `smsotp report`: {e}", receipt.connector));
+                }
                 self.trail.seq = Some(code.seq.clone());
                 self.trail.connector = Some(receipt.connector);
                 Ok(Ok(code))

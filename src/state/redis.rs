@@ -170,6 +170,12 @@ impl RedisStore {
         format!("{}{{{stem}}}:{kind}", self.config.key_prefix)
     }
 
+    /// Where one connector's SMS are counted: `prefix{c-NAME}:sent`.
+    fn connector_key(&self, connector: &str) -> String {
+        let stem = file_stem(connector);
+        format!("{}{{c-{}}}:sent", self.config.key_prefix, &stem[2..])
+    }
+
     fn total_key(&self) -> String {
         format!("{}{{total}}:sends", self.config.key_prefix)
     }
@@ -359,5 +365,11 @@ impl Store for RedisStore {
             }
             _ => Err(self.fail(ConnError::Protocol("redis".into(), format!("unexpected backup answer {left}")))),
         }
+    }
+
+    fn record_sent(&mut self, connector: &str, now: Duration) -> Result<(), StoreError> {
+        let keys = [self.connector_key(connector)];
+        let args = [std::process::id().to_string(), self.now_arg(now)];
+        self.eval(scripts::RECORD_SENT, &keys, &args).map(|_| ())
     }
 }

@@ -7,6 +7,7 @@ use super::conn::ConnError;
 use super::{RedisStore, scripts};
 use crate::auth::StoreError;
 use crate::state::report::{Report, UserFigures, user_of_stem};
+use crate::state::sent::SentCounts;
 
 /// Most users a report reads; beyond, it says so.
 const MAX_USERS: usize = 100_000;
@@ -14,7 +15,21 @@ const MAX_USERS: usize = 100_000;
 impl RedisStore {
     pub fn report(&mut self) -> Result<Report, StoreError> {
         let mut report = Report::default();
-        let stems = self.user_stems()?;
+        let all = self.stems()?;
+        let mut sent = std::collections::BTreeMap::new();
+        for stem in all.iter().filter(|s| s.starts_with("c-")) {
+            let key = self.stem_key(stem, "sent");
+            let reply = self.eval(scripts::SENT_COUNTS, &[key], &[String::new()])?;
+            match redis::from_redis_value::<Vec<i64>>(reply.clone()).ok().as_deref() {
+                Some(&[h, d]) if h >= 0 && d >= 0 => {
+                    let name = user_of_stem(&format!("u-{}", &stem[2..])).unwrap_or_else(|| stem.clone());
+                    sent.insert(name, SentCounts { last_hour: h as u64, last_day: d as u64 });
+                }
+                _ => report.unreadable.push((stem.clone(), format!("unexpected counts {reply:?}"))),
+            }
+        }
+        report.sent = Some(sent);
+        let stems: Vec<String> = all.into_iter().filter(|s| s.starts_with("u-") || s.starts_with("h-")).collect();
         for stem in stems {
             let keys = ["lock", "fail", "sends", "backup"].map(|k| self.stem_key(&stem, k));
             let args = [self.ms(self.limits.lockout_window), self.ms(self.limits.lockout_duration), String::new()];
@@ -35,10 +50,10 @@ impl RedisStore {
         Ok(report)
     }
 
-    /// The stems (`u-alice`) of every user with a key under the prefix.
-    fn user_stems(&mut self) -> Result<Vec<String>, StoreError> {
+    /// The stems (`u-alice`, `c-spool`) of every key under the prefix.
+    fn stems(&mut self) -> Result<Vec<String>, StoreError> {
         let prefix = self.config.key_prefix.clone();
-        let pattern = format!("{}{{u-*}}:*", glob_escape(&prefix));
+        let pattern = format!("{}{{*}}:*", glob_escape(&prefix));
         let mut stems = std::collections::BTreeSet::new();
         let mut cursor = "0".to_string();
         loop {
