@@ -206,6 +206,8 @@ struct FakeStore {
     locked_by_another: bool,
     /// The user and key of every grace check and success, in order.
     grace_keys: Vec<(String, Option<String>)>,
+    /// Connectors of the SMS counted for `smsotp report`; None: counting fails.
+    sent: Option<Vec<String>>,
 }
 impl FakeStore {
     fn fail_read(&self) -> Result<(), StoreError> {
@@ -249,6 +251,15 @@ impl Store for FakeStore {
         }
         self.successes += 1;
         Ok(true)
+    }
+    fn record_sent(&mut self, connector: &str, _: Duration) -> Result<(), StoreError> {
+        match &mut self.sent {
+            Some(list) => {
+                list.push(connector.to_string());
+                Ok(())
+            }
+            None => Err(StoreError::Io("No space left on device".into())),
+        }
     }
     fn use_backup_code(&mut self, _: &str, answer: &str, _: Duration) -> Result<BackupUse, StoreError> {
         self.fail_write()?;
@@ -1102,4 +1113,17 @@ fn configured_texts_replace_the_defaults_with_their_placeholders_filled() {
     case.config.messages.backup_code_left = Some("Noch {remaining} Code.".into());
     case.messages = Some(vec![Shown::Info("Noch 1 Code.".into())]);
     assert_eq!(case.run().outcome, Outcome::SuccessWithBackupCode { remaining: 1 });
+}
+
+#[test]
+fn each_sms_is_counted_per_connector_and_a_failed_count_never_fails_the_login() {
+    let mut case = Case::new(vec![Say::Text(""), Say::Code]);
+    case.store.sent = Some(Vec::new());
+    let r = case.run();
+    assert_eq!(r.outcome, Outcome::Success);
+    assert_eq!(r.store.sent, Some(vec!["fake".to_string(), "fake".to_string()]), "the first code and the resend");
+
+    let r = Case::new(vec![Say::Code]).run();
+    assert_eq!(r.outcome, Outcome::Success, "counting failed (sent = None), the login did not");
+    assert!(r.log.lines().iter().any(|l| l.contains("could not be counted")), "{:?}", r.log.lines());
 }
