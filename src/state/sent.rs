@@ -104,7 +104,8 @@ pub fn record(dir: &Path, connector: &str, now: u64) -> Result<(), StoreError> {
     ledger.record(connector, now);
     let text = serde_json::to_vec(&ledger).map_err(|e| StoreError::Io(e.to_string()))?;
     let path = ledger_path(dir);
-    let temp = dir.join(format!("sent.json.tmp-{}", std::process::id()));
+    // one name, under the lock: a writer killed midway leaves a file the next one replaces
+    let temp = dir.join("sent.json.tmp");
     let written = (|| {
         let mut f = OpenOptions::new().create(true).truncate(true).write(true).mode(0o600).open(&temp)?;
         f.write_all(&text)?;
