@@ -1,4 +1,4 @@
-//! `[state] dir`/sent.json (the per-connector SMS counts of `smsotp report`) on
+//! `[state] dir`/sent.counts (the per-connector SMS counts of `smsotp report`) on
 //! any bytes: decoding, counting and recording never panic or overflow.
 #![no_main]
 

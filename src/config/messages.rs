@@ -82,13 +82,6 @@ messages! {
     enrolled / ENROLLED = "Your number is enrolled.", [];
 }
 
-/// What a translation file holds: one `[messages]` table, no `include` of its own.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Translation {
-    messages: MessagesConfig,
-}
-
 impl MessagesConfig {
     /// Each text: known placeholders only, one line, not empty, not too long.
     pub fn validate(&self) -> Result<(), Invalid> {
@@ -145,14 +138,33 @@ impl MessagesConfig {
 }
 
 /// A translation file's text: a `[messages]` table, checked like the config's.
+/// Read with the configuration's own parser (one TOML decoder in the module,
+/// not two), after making sure the file holds nothing but that table.
 pub fn parse_translation(text: &str) -> Result<MessagesConfig, super::ParseError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let t: Translation = toml::from_str(text).map_err(|e| super::ParseError::Syntax(e.message().trim().replace('\n', ": ")))?;
-    if t.messages.include.is_some() {
+    let mut seen_table = false;
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim_start();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let header = line.split('#').next().unwrap_or("").trim();
+        if header.starts_with('[') {
+            if header != "[messages]" {
+                return Err(super::ParseError::Syntax(format!("line {}: a translation file holds only a [messages] table", n + 1)));
+            }
+            seen_table = true;
+        } else if !seen_table {
+            return Err(super::ParseError::Syntax(format!("line {}: a translation file starts with [messages]", n + 1)));
+        }
+    }
+    let config: super::Config = toml::from_str(text).map_err(|e| super::ParseError::Syntax(e.message().trim().replace('\n', ": ")))?;
+    let messages = config.messages;
+    if messages.include.is_some() {
         return Err(super::ParseError::Invalid(Invalid::new("messages.include", "a translation file cannot include another")));
     }
-    t.messages.validate().map_err(super::ParseError::Invalid)?;
-    Ok(t.messages)
+    messages.validate().map_err(super::ParseError::Invalid)?;
+    Ok(messages)
 }
 
 /// `template` with `{name}` replaced from `values`; a name without a value

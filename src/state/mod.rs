@@ -51,7 +51,7 @@ impl Store for FailedStore {
 /// The store of record: one file per user under `[state].dir`.
 pub struct FileStore {
     dir: StateDir,
-    /// `[state] dir`, where sent.json counts SMS per connector.
+    /// `[state] dir`, where sent.counts counts SMS per connector.
     path: std::path::PathBuf,
     limits: LimitsConfig,
     grace: u64,

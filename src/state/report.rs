@@ -88,7 +88,7 @@ pub fn file_report(store: &FileStore, dir: &Path, now: u64, lockout_window: u64)
     }
     match sent::read_ledger(dir) {
         Ok(ledger) => report.sent = Some(ledger.counts(now)),
-        Err(e) => report.unreadable.push(("sent.json".into(), e.to_string())),
+        Err(e) => report.unreadable.push(("sent.counts".into(), e.to_string())),
     }
     Ok(report)
 }

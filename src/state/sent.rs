@@ -1,6 +1,7 @@
 //! How many SMS each connector took, for `smsotp report`: per connector, counts
-//! in 5-minute buckets over the last 24 hours, in `[state] dir`/sent.json (file
-//! backend). Small by construction: at most 288 buckets per connector, and
+//! in 5-minute buckets over the last 24 hours, in `[state] dir`/sent.counts (file
+//! backend): lines `connector<TAB>bucket start<TAB>count` (a plain format of
+//! our own keeps a JSON decoder for this shape out of the module). Small by construction: at most 288 buckets per connector, and
 //! connectors that sent nothing for a day drop out.
 //!
 //! Recording is best effort: a login never fails because its SMS could not be
@@ -11,8 +12,6 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-
-use serde::{Deserialize, Serialize};
 
 use super::StateDir;
 use crate::auth::StoreError;
@@ -25,8 +24,7 @@ const MAX_NAME: usize = 64;
 const MAX_CONNECTORS: usize = 64;
 
 /// connector -> (bucket start, Unix seconds) -> SMS taken.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SentLedger {
     pub connectors: BTreeMap<String, BTreeMap<u64, u64>>,
 }
@@ -86,7 +84,7 @@ impl SentLedger {
 }
 
 fn ledger_path(dir: &Path) -> PathBuf {
-    dir.join("sent.json")
+    dir.join("sent.counts")
 }
 
 fn io(what: &Path, e: std::io::Error) -> StoreError {
@@ -102,10 +100,10 @@ pub fn record(dir: &Path, connector: &str, now: u64) -> Result<(), StoreError> {
     // a ledger that cannot be read starts afresh: it only feeds a report
     let mut ledger = read_ledger(dir).unwrap_or_default();
     ledger.record(connector, now);
-    let text = serde_json::to_vec(&ledger).map_err(|e| StoreError::Io(e.to_string()))?;
+    let text = ledger.encode();
     let path = ledger_path(dir);
     // one name, under the lock: a writer killed midway leaves a file the next one replaces
-    let temp = dir.join("sent.json.tmp");
+    let temp = dir.join("sent.counts.tmp");
     let written = (|| {
         let mut f = OpenOptions::new().create(true).truncate(true).write(true).mode(0o600).open(&temp)?;
         f.write_all(&text)?;
@@ -119,9 +117,46 @@ pub fn record(dir: &Path, connector: &str, now: u64) -> Result<(), StoreError> {
     written.map_err(|e| io(&path, e))
 }
 
-/// sent.json's bytes.
-pub fn decode_ledger(bytes: &[u8]) -> Result<SentLedger, serde_json::Error> {
-    serde_json::from_slice(bytes)
+impl SentLedger {
+    /// The file's text: one line per connector and bucket.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = String::new();
+        for (name, buckets) in &self.connectors {
+            for (start, n) in buckets {
+                out.push_str(&format!("{name}\t{start}\t{n}\n"));
+            }
+        }
+        out.into_bytes()
+    }
+}
+
+/// sent.counts's bytes. A line that cannot be read is an error: the caller
+/// starts afresh (the counts only feed a report).
+pub fn decode_ledger(bytes: &[u8]) -> Result<SentLedger, String> {
+    let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_string())?;
+    let mut ledger = SentLedger::default();
+    for (i, line) in text.lines().enumerate() {
+        let mut fields = line.rsplitn(3, '\t');
+        let (Some(n), Some(start), Some(name)) = (fields.next(), fields.next(), fields.next()) else {
+            return Err(format!("line {}: not `connector<TAB>start<TAB>count`", i + 1));
+        };
+        let (Ok(start), Ok(n)) = (start.parse::<u64>(), n.parse::<u64>()) else {
+            return Err(format!("line {}: not numbers", i + 1));
+        };
+        if name.is_empty() || name.chars().any(char::is_control) || name.chars().count() > MAX_NAME {
+            return Err(format!("line {}: not a connector name", i + 1));
+        }
+        if !ledger.connectors.contains_key(name) && ledger.connectors.len() >= MAX_CONNECTORS {
+            return Err(format!("line {}: too many connectors", i + 1));
+        }
+        let buckets = ledger.connectors.entry(name.to_string()).or_default();
+        if buckets.len() > (KEPT / BUCKET) as usize {
+            return Err(format!("line {}: too many buckets", i + 1));
+        }
+        let slot = buckets.entry(start).or_default();
+        *slot = slot.saturating_add(n);
+    }
+    Ok(ledger)
 }
 
 /// The ledger as stored; empty when there is none yet.
@@ -155,6 +190,19 @@ mod tests {
         l.record("kannel", now + KEPT + BUCKET);
         assert_eq!(l.connectors.keys().collect::<Vec<_>>(), ["kannel"]);
         assert!(l.connectors.values().all(|b| b.len() <= (KEPT / BUCKET) as usize + 1));
+    }
+
+    #[test]
+    fn the_file_format_round_trips_and_refuses_garbage() {
+        let mut l = SentLedger::default();
+        l.record("spool", 1_000_000);
+        l.record("a name with spaces", 1_000_000);
+        l.record("a name with spaces", 1_000_400);
+        assert_eq!(decode_ledger(&l.encode()).unwrap(), l);
+        assert_eq!(decode_ledger(b"").unwrap(), SentLedger::default());
+        for bad in [&b"spool\t1\n"[..], b"spool\tx\t1\n", b"\t5\t1\n", b"\xff\t1\t1\n", b"sp\x01ool\t1\t1\n"] {
+            assert!(decode_ledger(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
