@@ -12,6 +12,22 @@ use serde::{Deserialize, Serialize};
 use super::placeholders::{Piece, check_placeholders, pieces};
 use super::{ConfigError, Invalid};
 
+/// Read as a table of strings (the decoder the module already has for
+/// `params` and `headers`, where a struct of its own would add one), then
+/// checked key by key: an unknown key is an error naming every known one.
+impl<'de> Deserialize<'de> for MessagesConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let table = std::collections::BTreeMap::<String, String>::deserialize(d)?;
+        let mut messages = MessagesConfig::default();
+        for (key, value) in table {
+            if !messages.put(&key, value) {
+                return Err(serde::de::Error::unknown_field(&key, FIELDS));
+            }
+        }
+        Ok(messages)
+    }
+}
+
 /// Placeholders every text may use.
 pub const COMMON_PLACEHOLDERS: &[&str] = &["user", "service"];
 
@@ -28,8 +44,10 @@ macro_rules! messages {
         /// Every key: (name, default, its own placeholders besides the common ones).
         pub const MESSAGE_KEYS: &[(&str, &str, &[&str])] = &[ $( (stringify!($key), $default, &[$($ph),*]), )* ];
 
-        #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-        #[serde(deny_unknown_fields, default)]
+        /// Every key `[messages]` takes, for the parser's "expected one of" answer.
+        pub const FIELDS: &[&str] = &["include", $( stringify!($key), )*];
+
+        #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
         pub struct MessagesConfig {
             /// A translation file (a `[messages]` table) under the same checks as the config.
             #[serde(skip_serializing_if = "Option::is_none")]
@@ -46,6 +64,16 @@ macro_rules! messages {
                     $( stringify!($key) => self.$key.as_deref(), )*
                     _ => None,
                 }
+            }
+
+            /// Set `name` from the file; false for a key that does not exist.
+            fn put(&mut self, name: &str, value: String) -> bool {
+                match name {
+                    "include" => self.include = Some(PathBuf::from(value)),
+                    $( stringify!($key) => self.$key = Some(value), )*
+                    _ => return false,
+                }
+                true
             }
 
             /// Take every text this table does not set from `other`.

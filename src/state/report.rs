@@ -86,8 +86,13 @@ pub fn file_report(store: &FileStore, dir: &Path, now: u64, lockout_window: u64)
             Err(why) => report.unreadable.push((stem, why)),
         }
     }
-    match sent::read_ledger(dir) {
-        Ok(ledger) => report.sent = Some(ledger.counts(now)),
+    match sent::read_counts(dir, now) {
+        Ok((counts, bad)) => {
+            report.sent = Some(counts);
+            if bad > 0 {
+                report.unreadable.push(("sent.counts".into(), format!("{bad} lines that are not `connector<TAB>time`")));
+            }
+        }
         Err(e) => report.unreadable.push(("sent.counts".into(), e.to_string())),
     }
     Ok(report)
