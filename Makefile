@@ -84,6 +84,11 @@ install:
 	$(INSTALL) -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
 	$(INSTALL) -m 0644 packaging/copyright $(DESTDIR)$(DOCDIR)/copyright
 	$(INSTALL) -m 0644 conf/pam_smsotp.toml conf/pam_smsotp.phones $(DESTDIR)$(EXAMPLESDIR)/
+	$(INSTALL) -d -m 0755 $(DESTDIR)$(EXAMPLESDIR)/fail2ban/filter.d $(DESTDIR)$(EXAMPLESDIR)/fail2ban/jail.d
+	$(INSTALL) -m 0644 packaging/fail2ban/filter.d/pam_smsotp.conf $(DESTDIR)$(EXAMPLESDIR)/fail2ban/filter.d/
+	$(INSTALL) -m 0644 packaging/fail2ban/jail.d/pam_smsotp.conf $(DESTDIR)$(EXAMPLESDIR)/fail2ban/jail.d/
+	$(INSTALL) -d -m 0755 $(DESTDIR)$(EXAMPLESDIR)/messages
+	$(INSTALL) -m 0644 conf/messages/de.toml conf/messages/fr.toml conf/messages/es.toml $(DESTDIR)$(EXAMPLESDIR)/messages/
 ifneq ($(EXAMPLES_PAMD),)
 	$(INSTALL) -d -m 0755 $(DESTDIR)$(EXAMPLESDIR)/pam.d
 	$(INSTALL) -m 0644 $(EXAMPLES_PAMD) $(DESTDIR)$(EXAMPLESDIR)/pam.d/

@@ -8,6 +8,7 @@ mod directories;
 mod files;
 #[cfg(any(test, feature = "test-support"))]
 pub mod keys;
+pub mod messages;
 mod nesting;
 mod pattern;
 mod placeholders;
@@ -28,6 +29,7 @@ pub use connectors::{
 pub use delivery::{DeliveryConfig, DlrKey};
 pub use directories::{DirectoryConfig, EnrolledDirectoryConfig, FileDirectoryConfig, LdapConfig, LdifConfig};
 pub use files::{Secret, check_secure_file, read_secret, read_secure_bytes, read_secure_file};
+pub use messages::MessagesConfig;
 pub use pattern::SuccessRegex;
 pub use placeholders::{MESSAGE_PLACEHOLDERS, MessageField, PROMPT_PLACEHOLDERS, Piece, PromptField, check_placeholders, pieces};
 pub use redacted::redacted_url;
@@ -74,6 +76,7 @@ pub struct Config {
     pub backup_codes: BackupCodesConfig,
     pub delivery: DeliveryConfig,
     pub enrol: EnrolConfig,
+    pub messages: MessagesConfig,
     #[serde(rename = "directory")]
     pub directories: Vec<DirectoryConfig>,
     #[serde(rename = "connector")]
@@ -300,6 +303,7 @@ impl Config {
             ParseError::Syntax(message) => ConfigError::Syntax { path: path.into(), message },
             ParseError::Invalid(Invalid { key, message }) => ConfigError::Invalid { path: path.into(), key, message },
         })?;
+        config.messages.load_include()?;
         config.load_secrets()?;
         Ok(config)
     }
@@ -338,6 +342,7 @@ impl Config {
         checks::no_nul("message.template", &self.message.template)?;
         check_placeholders("otp.prompt", &otp.prompt, PROMPT_PLACEHOLDERS)?;
         check_placeholders("message.template", &self.message.template, MESSAGE_PLACEHOLDERS)?;
+        self.messages.validate()?;
         if !self.message.template.contains("{code}") {
             return Err(Invalid::new("message.template", "must contain {code}"));
         }

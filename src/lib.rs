@@ -4,6 +4,7 @@
 //! with `unsafe`; `auth` is the login flow over traits;
 //! the rest are adapters (directories, connectors, state) and their configuration.
 
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod connector;

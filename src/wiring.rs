@@ -2,7 +2,7 @@
 //! the state store, the system clock and accounts) plugged into the flow.
 
 use crate::auth::Store;
-use crate::auth::{self, Deps, EnrolTexts, Login, NumberDeps, Outcome, Prompter};
+use crate::auth::{self, Deps, Login, NumberDeps, Outcome, Prompter};
 use crate::config::{Config, StateBackend, StoreFailurePolicy};
 use crate::connector::Chain;
 use crate::directory;
@@ -20,7 +20,6 @@ pub fn run_login(config: &Config, login: &Login, prompter: &mut dyn Prompter, lo
     let mut chain = Chain::from_config(config);
     chain.delivery = crate::state::delivery::StoredDeliveryLog::from_config(config).map(|d| Box::new(d) as Box<dyn auth::DeliveryLog>);
     let notifier = CommandNotifier { argv: config.phone.notify_command.clone() };
-    let texts = EnrolTexts::default();
     auth::authenticate_with_numbers(
         config,
         login,
@@ -33,7 +32,7 @@ pub fn run_login(config: &Config, login: &Login, prompter: &mut dyn Prompter, lo
             accounts: &NssAccounts,
             log,
         },
-        NumberDeps { numbers: &mut numbers.clone(), notifier: &notifier, texts: &texts },
+        NumberDeps { numbers: &mut numbers.clone(), notifier: &notifier },
     )
 }
 

@@ -61,6 +61,8 @@ fn a_lock_on_alice_refuses_every_spelling_without_an_sms() {
         .flatten()
         .map(|e| e.file_name())
         .filter(|n| !n.to_string_lossy().starts_with("u-alice."))
+        // the per-connector SMS counts of `smsotp report`, not a user's state
+        .filter(|n| !n.to_string_lossy().starts_with("sent."))
         .collect();
     assert!(stray.is_empty(), "one state for one account: {stray:?}");
 }

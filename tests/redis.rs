@@ -589,17 +589,18 @@ fn sentinels_that_do_not_know_the_name_or_are_down_are_on_failure() {
 #[test]
 fn a_failed_over_primary_that_comes_back_is_never_written_to() {
     require!(Root, PamWrapper, Redis);
-    let (mut primary, replica, sentinels) = sentinel_cluster();
+    let (primary, replica, sentinels) = sentinel_cluster();
     let urls: Vec<String> = sentinels.iter().map(Sentinel::url).collect();
     let h = sentinel_host(&primary, &urls, "[otp]\nmax_attempts = 1\n", "timeout = 1\n");
-    primary.signal("KILL");
+    // frozen (a partition, a stalled VM): the sentinels fail it over
+    primary.signal("STOP");
     let started = Instant::now();
     while h.login(Stack::Probe, &[Reply::Code]).rc != PAM_SUCCESS {
         assert!(started.elapsed() < Duration::from_secs(40), "no failover: {}", sentinels[0].log());
         std::thread::sleep(Duration::from_millis(300));
     }
     // back with its old data, and for a while it still says it is the primary
-    primary.restart();
+    primary.signal("CONT");
     let fail_key = "smsotp:{u-alice}:fail";
     let before: u64 = replica.cli(&["ZCARD", fail_key]).trim().parse().unwrap_or(0);
     for _ in 0..5 {
@@ -831,4 +832,44 @@ fn wait_replicas_holds_locks_and_used_codes_until_replicated() {
     assert!(format!("{refused:?}").contains("only 1 of 2 replicas"), "{refused:?}");
     assert!(started.elapsed() < Duration::from_secs(3), "WAIT is bounded by the timeout: {:?}", started.elapsed());
     assert_eq!(r.cli(&["SCARD", "smsotp:{u-w2}:backup"]).trim(), "0", "consumed all the same");
+}
+
+/// `smsotp report` on the shared store, filled by logins on two hosts: the
+/// locked user, the user at the cap, backup codes running low, as the admin user.
+#[test]
+fn smsotp_report_reads_the_shared_store() {
+    require!(Root, PamWrapper, Redis);
+    let r = Redis::start();
+    let limits = "[otp]\nmax_attempts = 1\n[limits]\nlockout_failures = 2\nlockout_window = 600\nlockout_duration = 600\nresend_cooldown = 0\nmax_sends_per_hour = 2\n";
+    let a = host(&r, limits, "unavailable", "");
+    let b = host(&r, limits, "unavailable", "");
+    b.rewrite_config(&format!("{}{}", b.config_text(), r.admin_lines(b.dir.path())));
+    // dave: one success on each host, at the cap of 2
+    assert_eq!(a.login_as("dave", Stack::Probe, &[Reply::Code], &[], |s| s.spool_texts()).rc, PAM_SUCCESS);
+    assert_eq!(b.login_as("dave", Stack::Probe, &[Reply::Code], &[], |s| s.spool_texts()).rc, PAM_SUCCESS);
+    // alice: a wrong code on each host locks her; she had 3 backup codes, used one
+    let (rc, out) = smsotp(&b, &["backup-codes", "generate", USER, "--count", "3"]);
+    assert_eq!(rc, 0, "{out}");
+    let codes = printed_codes(&out);
+    assert_eq!(a.login(Stack::Probe, &[text(&codes[0])]).rc, PAM_SUCCESS);
+    assert_eq!(smsotp(&b, &["backup-codes", "revoke", USER]).0, 0);
+    a.login(Stack::Probe, &[text("000000")]);
+    b.login(Stack::Probe, &[text("000000")]);
+
+    let (rc, out) = smsotp(&b, &["report"]);
+    assert_eq!(rc, 0, "{out}");
+    assert!(out.contains("state: redis (redis 127.0.0.1:"), "{out}");
+    assert!(out.contains("users locked now: 1\n  alice: for another 6"), "{out}");
+    // alice's two logins sent an SMS each too
+    assert!(
+        out.contains("users at their send cap (2 SMS per hour): 2\n  alice: 2 SMS in the last hour\n  dave: 2 SMS in the last hour"),
+        "{out}"
+    );
+    // revoked after codes were issued: none left is low too
+    assert!(out.contains("backup codes running low (2 or fewer left): 1\n  alice: 0 left"), "{out}");
+    // both hosts' spool connectors, counted in the shared store
+    assert!(out.contains("SMS per connector (last hour / last 24 hours):\n  spool: 4 / 4\n"), "{out}");
+    // the module's ACL user may not SCAN: a host without an admin user says so
+    let (rc, out) = smsotp(&a, &["report"]);
+    assert_eq!(rc, 1, "{out}");
 }

@@ -6,41 +6,19 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use super::{DenyReason, Flow, MSG_LOCKED, Outcome, Step, finish};
+use super::{DenyReason, Flow, Outcome, Step, finish};
+use crate::audit::Reason;
 use crate::auth::ports::{ChangeNotifier, EnrolCode, NumberVia, Numbers, PhoneRecord, StoreError, StoredNumber, UserNumbers};
 use crate::config::OnNumberChange;
+use crate::config::messages::MessagesConfig;
 use crate::log::Log;
 use crate::phone::Phone;
 use crate::state::enrol_code;
-
-/// The enrolment dialogue's texts. The names are those of the `[messages]`
-/// keys that carry them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EnrolTexts {
-    pub enrol_code_prompt: String,
-    pub enrol_phone_prompt: String,
-    pub enrol_code_wrong: String,
-    pub enrol_phone_refused: String,
-    pub enrolled: String,
-}
-
-impl Default for EnrolTexts {
-    fn default() -> Self {
-        EnrolTexts {
-            enrol_code_prompt: "Enrolment code: ".into(),
-            enrol_phone_prompt: "Mobile number for SMS codes: ".into(),
-            enrol_code_wrong: "Wrong enrolment code.".into(),
-            enrol_phone_refused: "This number cannot receive codes.".into(),
-            enrolled: "Your number is enrolled.".into(),
-        }
-    }
-}
 
 /// What the flow needs for numbers, beside `Deps`.
 pub struct NumberDeps<'a> {
     pub numbers: &'a mut dyn Numbers,
     pub notifier: &'a dyn ChangeNotifier,
-    pub texts: &'a EnrolTexts,
 }
 
 /// No numbers store: no pins, no enrolment codes, nothing kept.
@@ -143,7 +121,8 @@ impl Flow<'_, '_, '_> {
                 Ok(true) => {
                     let from = self.login.rhost.as_deref().map(|h| format!(" from {h}")).unwrap_or_default();
                     self.deps.log.notice(&format!("user {user}{from}: number {} enrolled with an enrolment code", phone.masked()));
-                    let text = self.numbers.texts.enrolled.clone();
+                    self.trail.reason = Some(Reason::Enrolled);
+                    let text = self.text(MessagesConfig::enrolled, &[]);
                     // the number is stored: a notice that cannot be shown changes nothing
                     let _ = self.say_info(&text);
                     Ok(())
@@ -197,7 +176,7 @@ impl Flow<'_, '_, '_> {
     fn ask_enrol_code(&mut self, user: &str, pending: Option<EnrolCode>) -> Step<String> {
         let mut wrong = 0u32;
         loop {
-            let prompt = self.numbers.texts.enrol_code_prompt.clone();
+            let prompt = self.text(MessagesConfig::enrol_code_prompt, &[]);
             let raw = self.deps.prompter.prompt(&prompt, false).map_err(|_| Outcome::ConversationFailed)?;
             let answer = raw.trim();
             if answer.is_empty() {
@@ -211,18 +190,24 @@ impl Flow<'_, '_, '_> {
             let why = match &pending {
                 _ if enrol_code::normalise(answer).is_none() => "not an enrolment code",
                 None => "none is pending (never issued, expired, revoked or used)",
-                Some(code) if enrol_code::matches(answer, &code.hash) => return Ok(code.hash.clone()),
+                Some(code) if enrol_code::matches(answer, &code.hash) => {
+                    // what went wrong before no longer names the login's end
+                    self.trail.reason = None;
+                    return Ok(code.hash.clone());
+                }
                 Some(_) => "it does not match",
             };
             self.deps.log.notice(&format!("user {user}: wrong enrolment code: {why}"));
             wrong += 1;
+            self.trail.reason = Some(Reason::EnrolCodeWrong);
             let now = self.deps.clock.now();
             if self.store_or(false, |s| s.record_failure(user, now))? {
+                self.trail.reason = Some(Reason::Lockout);
                 self.deps.log.warn(&format!("user {user}: locked out after too many failed verifications"));
-                self.say_error(MSG_LOCKED)?;
+                self.say_error(&self.text(MessagesConfig::locked, &[]))?;
                 return finish(Outcome::Denied(DenyReason::LockedOut));
             }
-            let text = self.numbers.texts.enrol_code_wrong.clone();
+            let text = self.text(MessagesConfig::enrol_code_wrong, &[]);
             self.say_error(&text)?;
             if wrong >= self.config.otp.max_attempts {
                 return finish(Outcome::MaxTries);
@@ -234,7 +219,7 @@ impl Flow<'_, '_, '_> {
     fn ask_number(&mut self, user: &str) -> Step<Phone> {
         let mut last = DenyReason::BadNumber;
         for _ in 0..NUMBER_TRIES {
-            let prompt = self.numbers.texts.enrol_phone_prompt.clone();
+            let prompt = self.text(MessagesConfig::enrol_phone_prompt, &[]);
             let raw = self.deps.prompter.prompt(&prompt, true).map_err(|_| Outcome::ConversationFailed)?;
             let typed = raw.trim();
             if typed.is_empty() {
@@ -260,7 +245,7 @@ impl Flow<'_, '_, '_> {
                     self.deps.log.notice(&format!("user {user}: the number offered for enrolment is refused: {why}"));
                 }
             }
-            let text = self.numbers.texts.enrol_phone_refused.clone();
+            let text = self.text(MessagesConfig::enrol_phone_refused, &[]);
             self.say_error(&text)?;
         }
         finish(Outcome::Denied(last))

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use zeroize::Zeroizing;
 
+use crate::audit::{AuthEvent, AuthResult, Reason};
+use crate::config::messages::{MessagesConfig, defaults};
 use crate::config::{Config, DirectoryFailurePolicy, Secret, SendFailurePolicy, StoreFailurePolicy, UnenrolledPolicy};
 use crate::log::Log;
 use crate::message::{self, MessageValues, PromptValues};
@@ -16,7 +18,7 @@ mod enrol;
 mod outcome;
 mod ports;
 
-pub use enrol::{EnrolTexts, NoNotifier, NoNumbers, NumberDeps};
+pub use enrol::{NoNotifier, NoNumbers, NumberDeps};
 pub use outcome::{DenyReason, Outcome, SkipReason, UnavailableReason};
 pub use ports::{
     Accounts, BackupUse, Clock, ConversationError, DeliveryLog, Directory, DirectoryError, Login, PhoneRecord, Prompter, Receipt,
@@ -24,17 +26,17 @@ pub use ports::{
 };
 pub use ports::{ChangeNotifier, EnrolCode, NumberVia, Numbers, StoredNumber, UserNumbers};
 
-pub const MSG_WRONG: &str = "Wrong code.";
-pub const MSG_TOO_MANY: &str = "Too many wrong codes.";
-pub const MSG_EXPIRED: &str = "Code expired.";
-pub const MSG_LOCKED: &str = "Too many failed verifications; try again later.";
-pub const MSG_SEND_FAILED: &str = "The SMS code could not be sent; try again later.";
-pub const MSG_NO_RESEND: &str = "No new code can be sent now.";
-pub const MSG_NEW_CODE: &str = "A new code was sent.";
-pub const MSG_BACKUP_ONLY_PROMPT: &str = "No SMS can be sent now. Backup code: ";
-pub const MSG_NO_SMS_NOW: &str = "No SMS can be sent now.";
-pub const MSG_NO_BACKUP_NOW: &str = "Backup codes cannot be used now; use the SMS code.";
-pub const MSG_UNDELIVERED: &str = "The last SMS could not be delivered; the new code goes another way.";
+// The default texts; `[messages]` may replace each (src/config/messages.rs).
+pub const MSG_WRONG: &str = defaults::WRONG;
+pub const MSG_TOO_MANY: &str = defaults::TOO_MANY;
+pub const MSG_EXPIRED: &str = defaults::EXPIRED;
+pub const MSG_LOCKED: &str = defaults::LOCKED;
+pub const MSG_SEND_FAILED: &str = defaults::SEND_FAILED;
+pub const MSG_NO_RESEND: &str = defaults::NO_RESEND;
+pub const MSG_NEW_CODE: &str = defaults::NEW_CODE;
+pub const MSG_BACKUP_ONLY_PROMPT: &str = defaults::BACKUP_ONLY_PROMPT;
+pub const MSG_NO_SMS_NOW: &str = defaults::NO_SMS_NOW;
+pub const MSG_NO_BACKUP_NOW: &str = defaults::NO_BACKUP_NOW;
 
 pub struct Deps<'a> {
     pub prompter: &'a mut dyn Prompter,
@@ -48,8 +50,7 @@ pub struct Deps<'a> {
 
 /// Run one login to its end, without a numbers store (no pinning, no enrolment).
 pub fn authenticate(config: &Config, login: &Login, deps: Deps<'_>) -> Outcome {
-    let texts = EnrolTexts::default();
-    let numbers = NumberDeps { numbers: &mut NoNumbers, notifier: &NoNotifier, texts: &texts };
+    let numbers = NumberDeps { numbers: &mut NoNumbers, notifier: &NoNotifier };
     authenticate_with_numbers(config, login, deps, numbers)
 }
 
@@ -67,14 +68,59 @@ pub fn authenticate_with_numbers(config: &Config, login: &Login, deps: Deps<'_>,
         Ok(_) => login.clone(),
         Err(e) => {
             deps.log.error(&format!("user {}: the name service cannot say who this is ({e})", login.user));
-            return Outcome::Unavailable(UnavailableReason::Accounts);
+            let outcome = Outcome::Unavailable(UnavailableReason::Accounts);
+            let mut event = AuthEvent::new(&outcome, login);
+            event.duration = deps.clock.monotonic().saturating_sub(started);
+            log_event(deps.log, &event);
+            return outcome;
         }
     };
     let deadline = started.saturating_add(Duration::from_secs(config.limits.login_budget));
-    let mut flow = Flow { config, login: &login, deps, deadline, degraded: false, numbers, pin: enrol::Pin::Unknown, enrolling: None };
+    let mut flow = Flow {
+        config,
+        login: &login,
+        deps,
+        deadline,
+        degraded: false,
+        numbers,
+        pin: enrol::Pin::Unknown,
+        enrolling: None,
+        trail: Trail::default(),
+    };
     let outcome = flow.run();
     flow.log_outcome(&outcome);
+    let mut event = AuthEvent::new(&outcome, &login);
+    if let Some(reason) = flow.trail.reason {
+        event.reason = reason;
+    }
+    event.seq = flow.trail.seq.take();
+    event.connector = flow.trail.connector.take();
+    event.attempts = flow.trail.attempts;
+    event.duration = flow.deps.clock.monotonic().saturating_sub(started);
+    log_event(flow.deps.log, &event);
     outcome
+}
+
+/// The audit line that ends every login (see src/audit.rs), at a level that
+/// says how it went; src/pam writes the same line for logins that end before
+/// the flow starts.
+pub fn log_event(log: &dyn Log, event: &AuthEvent) {
+    let line = event.line();
+    match event.result {
+        AuthResult::Success | AuthResult::BackupCode | AuthResult::Skipped => log.notice(&line),
+        AuthResult::Denied | AuthResult::MaxTries | AuthResult::ConvError => log.warn(&line),
+        AuthResult::Unavailable | AuthResult::Error => log.error(&line),
+    }
+}
+
+/// What the audit event needs to know beyond the outcome.
+#[derive(Default)]
+struct Trail {
+    /// A finer reason than the outcome's default (see `audit::classify`).
+    reason: Option<Reason>,
+    seq: Option<String>,
+    connector: Option<String>,
+    attempts: u32,
 }
 
 enum Mode {
@@ -96,6 +142,7 @@ struct Flow<'a, 'd, 'n> {
     pin: enrol::Pin,
     /// The hash of the enrolment code this login redeems once its SMS code is right.
     enrolling: Option<String>,
+    trail: Trail,
 }
 
 /// One step of the flow. Every way a login ends, success included, leaves
@@ -123,7 +170,7 @@ impl Flow<'_, '_, '_> {
         if let Some(until) = self.store_or(None, |s| s.locked_until(user, now))? {
             let secs = until.saturating_sub(now).as_secs();
             self.deps.log.notice(&format!("user {user}: locked out for another {secs}s"));
-            self.say_error(MSG_LOCKED)?;
+            self.say_error(&self.text(MessagesConfig::locked, &[]))?;
             return finish(Outcome::Denied(DenyReason::LockedOut));
         }
         if self.config.policy.grace > 0
@@ -234,7 +281,7 @@ impl Flow<'_, '_, '_> {
         if let Some(mode) = in_hand {
             let text = match why {
                 NotSent::Limited(text) => text,
-                NotSent::Failed => MSG_NO_RESEND.to_string(),
+                NotSent::Failed => self.text(MessagesConfig::no_resend, &[]),
             };
             self.say_error(&text)?;
             return Ok(mode);
@@ -246,6 +293,7 @@ impl Flow<'_, '_, '_> {
                 if self.config.backup_codes.enabled && self.enrolling.is_none() {
                     Ok(Mode::BackupOnly)
                 } else {
+                    self.trail.reason = Some(Reason::SendLimited);
                     finish(Outcome::Denied(DenyReason::SendFailed))
                 }
             }
@@ -256,11 +304,11 @@ impl Flow<'_, '_, '_> {
                     finish(Outcome::Denied(DenyReason::SendFailed))
                 }
                 SendFailurePolicy::Unavailable => {
-                    self.say_error(MSG_SEND_FAILED)?;
+                    self.say_error(&self.text(MessagesConfig::send_failed, &[]))?;
                     finish(Outcome::Unavailable(UnavailableReason::Send))
                 }
                 SendFailurePolicy::Deny => {
-                    self.say_error(MSG_SEND_FAILED)?;
+                    self.say_error(&self.text(MessagesConfig::send_failed, &[]))?;
                     finish(Outcome::Denied(DenyReason::SendFailed))
                 }
             },
@@ -283,11 +331,11 @@ impl Flow<'_, '_, '_> {
             SendAllowance::Allowed => {}
             SendAllowance::Cooldown(secs) => {
                 self.deps.log.notice(&format!("user {user}: no SMS sent, cooldown has {secs}s left"));
-                return Ok(Err(NotSent::Limited(format!("A code was sent moments ago; another can be sent in {secs} s."))));
+                return Ok(Err(NotSent::Limited(self.text(MessagesConfig::cooldown, &[("seconds", &secs.to_string())]))));
             }
             SendAllowance::HourlyCap => {
                 self.deps.log.warn(&format!("user {user}: no SMS sent, hourly send limit reached"));
-                return Ok(Err(NotSent::Limited("Too many SMS codes were sent in the last hour.".into())));
+                return Ok(Err(NotSent::Limited(self.text(MessagesConfig::hourly_cap, &[]))));
             }
             SendAllowance::Locked => return finish(self.locked_meanwhile()),
             SendAllowance::TotalCap => {
@@ -295,7 +343,7 @@ impl Flow<'_, '_, '_> {
                     "user {user}: no SMS sent: the store's total of {} SMS per hour is reached; only backup codes are accepted",
                     self.config.limits.max_sends_per_hour_total
                 ));
-                return Ok(Err(NotSent::Limited(MSG_NO_SMS_NOW.into())));
+                return Ok(Err(NotSent::Limited(self.text(MessagesConfig::no_sms_now, &[]))));
             }
         }
         let otp = &self.config.otp;
@@ -314,6 +362,11 @@ impl Flow<'_, '_, '_> {
             Ok(receipt) => {
                 let id = receipt.message_id.map(|id| format!(", message id {id}")).unwrap_or_default();
                 self.deps.log.info(&format!("user {user}: code {} sent to {} via {}{id}", code.seq, phone.masked(), receipt.connector));
+                if let Err(e) = self.deps.store.record_sent(&receipt.connector, now) {
+                    self.deps.log.warn(&format!("the SMS via {} could not be counted for `smsotp report`: {e}", receipt.connector));
+                }
+                self.trail.seq = Some(code.seq.clone());
+                self.trail.connector = Some(receipt.connector);
                 Ok(Ok(code))
             }
             Err(SendFailed) => {
@@ -338,20 +391,23 @@ impl Flow<'_, '_, '_> {
     fn render_prompt(&self, phone: &Phone, code: &Code) -> String {
         let masked = phone.masked();
         let values = PromptValues { masked_phone: &masked, seq: &code.seq, service: &self.login.service, user: &self.login.user };
-        message::render_prompt(&self.config.otp.prompt, &values)
+        message::render_prompt(self.config.messages.prompt_or(&self.config.otp.prompt), &values)
     }
 
     /// Ask until a code is right, the attempts run out, or nothing more can be sent.
     fn challenge(&mut self, phone: &Phone, mut mode: Mode) -> Step<Infallible> {
         let user = self.login.user.clone();
         let mut wrong = 0u32;
+        // wrong answers that were guesses (not empty, not a refused backup code)
+        let mut guesses = 0u32;
         let mut resends = 0u32;
         loop {
             let prompt = match &mode {
                 Mode::Sms(code) => self.render_prompt(phone, code),
-                Mode::BackupOnly => MSG_BACKUP_ONLY_PROMPT.to_string(),
+                Mode::BackupOnly => self.text(MessagesConfig::backup_only_prompt, &[]),
             };
             let raw = self.deps.prompter.prompt(&prompt, self.config.otp.echo).map_err(|_| Outcome::ConversationFailed)?;
+            self.trail.attempts += 1;
             let answer = raw.trim();
             let now = self.deps.clock.now();
 
@@ -361,23 +417,26 @@ impl Flow<'_, '_, '_> {
                     resends += 1;
                     if let Some(reason) = self.deps.sender.undelivered() {
                         self.deps.log.notice(&format!("user {user}: the last SMS was reported undelivered ({reason})"));
-                        self.say_info(MSG_UNDELIVERED)?;
+                        self.say_info(&self.text(MessagesConfig::undelivered, &[]))?;
                     }
                     match self.send_code(phone)? {
                         Ok(new_code) => {
-                            self.say_info(MSG_NEW_CODE)?;
+                            self.say_info(&self.text(MessagesConfig::new_code, &[]))?;
                             mode = Mode::Sms(new_code);
                             continue;
                         }
                         Err(why) => mode = self.without_sms(why, Some(mode))?,
                     }
                 } else {
-                    self.say_error(MSG_NO_RESEND)?;
+                    self.say_error(&self.text(MessagesConfig::no_resend, &[]))?;
                 }
                 // an empty answer uses up an attempt but is no guess: it does not count towards lockout
                 wrong += 1;
                 if wrong >= self.config.otp.max_attempts {
-                    self.say_error(MSG_TOO_MANY)?;
+                    if guesses == 0 {
+                        self.trail.reason = Some(Reason::NoCode);
+                    }
+                    self.say_error(&self.text(MessagesConfig::too_many, &[]))?;
                     return finish(Outcome::MaxTries);
                 }
                 continue;
@@ -386,7 +445,7 @@ impl Flow<'_, '_, '_> {
             if let Mode::Sms(code) = &mode {
                 if code.is_expired(self.deps.clock.monotonic()) {
                     self.deps.log.notice(&format!("user {user}: code {} expired", code.seq));
-                    self.say_error(MSG_EXPIRED)?;
+                    self.say_error(&self.text(MessagesConfig::expired, &[]))?;
                     if resends >= self.config.otp.max_resends {
                         return finish(Outcome::Denied(DenyReason::Expired));
                     }
@@ -426,10 +485,13 @@ impl Flow<'_, '_, '_> {
                         self.deps.log.warn(&format!("user {user}: a backup code was refused: the state store is failing"));
                         wrong += 1;
                         if wrong >= self.config.otp.max_attempts {
-                            self.say_error(MSG_TOO_MANY)?;
+                            if guesses == 0 {
+                                self.trail.reason = Some(Reason::StoreFailed);
+                            }
+                            self.say_error(&self.text(MessagesConfig::too_many, &[]))?;
                             return finish(Outcome::MaxTries);
                         }
-                        self.say_error(MSG_NO_BACKUP_NOW)?;
+                        self.say_error(&self.text(MessagesConfig::no_backup_now, &[]))?;
                         continue;
                     }
                     BackupUse::Locked => return finish(self.locked_meanwhile()),
@@ -439,24 +501,26 @@ impl Flow<'_, '_, '_> {
                         // could not open grace or the notice cannot be shown
                         let _ = self.deps.store.record_success(&user, key.as_deref(), now);
                         if remaining <= 2 {
-                            let codes = if remaining == 1 { "code" } else { "codes" };
-                            let _ = self.say_info(&format!("{remaining} backup {codes} left."));
+                            let pick = if remaining == 1 { MessagesConfig::backup_code_left } else { MessagesConfig::backup_codes_left };
+                            let _ = self.say_info(&self.text(pick, &[("remaining", &remaining.to_string())]));
                         }
                         return finish(Outcome::SuccessWithBackupCode { remaining });
                     }
                 }
             }
             wrong += 1;
+            guesses += 1;
             if self.store_or(false, |s| s.record_failure(&user, now))? {
+                self.trail.reason = Some(Reason::Lockout);
                 self.deps.log.warn(&format!("user {user}: locked out after too many failed verifications"));
-                self.say_error(MSG_LOCKED)?;
+                self.say_error(&self.text(MessagesConfig::locked, &[]))?;
                 return finish(Outcome::Denied(DenyReason::LockedOut));
             }
             if wrong >= self.config.otp.max_attempts {
-                self.say_error(MSG_TOO_MANY)?;
+                self.say_error(&self.text(MessagesConfig::too_many, &[]))?;
                 return finish(Outcome::MaxTries);
             }
-            self.say_error(MSG_WRONG)?;
+            self.say_error(&self.text(MessagesConfig::wrong, &[]))?;
         }
     }
 
@@ -464,7 +528,7 @@ impl Flow<'_, '_, '_> {
     fn resend(&mut self, phone: &Phone) -> Step<Mode> {
         match self.send_code(phone)? {
             Ok(code) => {
-                self.say_info(MSG_NEW_CODE)?;
+                self.say_info(&self.text(MessagesConfig::new_code, &[]))?;
                 Ok(Mode::Sms(code))
             }
             Err(why) => self.without_sms(why, None),
@@ -481,10 +545,17 @@ impl Flow<'_, '_, '_> {
     /// Another login locked the user while this one waited: its code counts for nothing.
     fn locked_meanwhile(&mut self) -> Outcome {
         self.deps.log.warn(&format!("user {}: locked out by another login while this one waited", self.login.user));
-        if self.say_error(MSG_LOCKED).is_err() {
+        if self.say_error(&self.text(MessagesConfig::locked, &[])).is_err() {
             return Outcome::ConversationFailed;
         }
         Outcome::Denied(DenyReason::LockedOut)
+    }
+
+    /// A text of `[messages]`, with {user}, {service} and `values` filled in.
+    fn text(&self, pick: fn(&MessagesConfig) -> &str, values: &[(&str, &str)]) -> String {
+        let common = [("user", self.login.user.as_str()), ("service", self.login.service.as_str())];
+        let all: Vec<(&str, &str)> = common.iter().chain(values).copied().collect();
+        crate::config::messages::render(pick(&self.config.messages), &all)
     }
 
     fn say_error(&mut self, text: &str) -> Step<()> {
@@ -509,6 +580,7 @@ impl Flow<'_, '_, '_> {
         if let StoreError::InsecureDirectory(..) = e {
             // unsafe permissions are a configuration error, whatever on_failure says
             self.deps.log.error(&format!("user {user}: {e}"));
+            self.trail.reason = Some(Reason::InsecureState);
             return Err(Outcome::ServiceError(e.to_string()));
         }
         match self.config.state.on_failure {

@@ -189,6 +189,11 @@ pub trait Store {
     fn peek_send(&mut self, user: &str, now: Duration) -> Result<SendAllowance, StoreError>;
     /// Consume a matching backup code unless the user is locked out.
     fn use_backup_code(&mut self, user: &str, answer: &str, now: Duration) -> Result<BackupUse, StoreError>;
+    /// Count one SMS `connector` took, for `smsotp report`. Best effort: the
+    /// flow logs a failure and goes on; a store that keeps no counts does nothing.
+    fn record_sent(&mut self, _connector: &str, _now: Duration) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 // ---------------------------------------------------------------------------

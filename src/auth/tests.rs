@@ -206,6 +206,8 @@ struct FakeStore {
     locked_by_another: bool,
     /// The user and key of every grace check and success, in order.
     grace_keys: Vec<(String, Option<String>)>,
+    /// Connectors of the SMS counted for `smsotp report`; None: counting fails.
+    sent: Option<Vec<String>>,
 }
 impl FakeStore {
     fn fail_read(&self) -> Result<(), StoreError> {
@@ -249,6 +251,15 @@ impl Store for FakeStore {
         }
         self.successes += 1;
         Ok(true)
+    }
+    fn record_sent(&mut self, connector: &str, _: Duration) -> Result<(), StoreError> {
+        match &mut self.sent {
+            Some(list) => {
+                list.push(connector.to_string());
+                Ok(())
+            }
+            None => Err(StoreError::Io("No space left on device".into())),
+        }
     }
     fn use_backup_code(&mut self, _: &str, answer: &str, _: Duration) -> Result<BackupUse, StoreError> {
         self.fail_write()?;
@@ -964,3 +975,158 @@ fn a_resend_then_a_wrong_code_shows_exactly_two_messages() {
 
 #[cfg(test)]
 mod numbers;
+
+// ---------------------------------------------------------------------------
+// The audit line: exactly one per login, with the reason the flow knows
+
+impl Result_ {
+    /// The one `event=auth` line of the login (fails on none or more than one).
+    fn event(&self) -> String {
+        let events: Vec<String> = self.log.lines().into_iter().filter(|l| l.starts_with("event=auth ")).collect();
+        assert_eq!(events.len(), 1, "exactly one event line: {:#?}", self.log.lines());
+        events[0].clone()
+    }
+}
+
+#[test]
+fn every_login_ends_with_one_event_line_naming_its_reason() {
+    let wrong = || vec![Say::Text("1"), Say::Text("2"), Say::Text("3")];
+    let r = Case::new(wrong()).run();
+    let seq = r.shared.prompts.borrow()[0].split('[').nth(1).and_then(|s| s.split(']').next()).unwrap().to_string();
+    assert_eq!(
+        r.event(),
+        format!(
+            "event=auth result=maxtries reason=wrong_code user=alice service=sshd rhost=192.0.2.7 seq={seq} connector=fake attempts=3 duration_ms=0"
+        )
+    );
+
+    let cases: Vec<(Case, &str)> = vec![
+        (Case::new(vec![Say::Code]), "result=success reason=sms_code"),
+        (Case::new(vec![Say::Hangup]), "result=conv_error reason=conv_failed"),
+        (Case::new(vec![Say::Text(""); 4]), "result=maxtries reason=no_code"),
+        (Case::new(vec![Say::Text("Hunter2-pw")]), "result=denied reason=password_as_code"),
+        (Case::new(vec![Say::Wait(301), Say::Code, Say::Wait(301), Say::Code]), "result=denied reason=expired"),
+        (
+            {
+                let mut c = Case::new(vec![Say::Text("1"), Say::Text("2")]);
+                c.store.lock_after = Some(2);
+                c
+            },
+            "result=denied reason=lockout",
+        ),
+        (
+            {
+                let mut c = Case::new(vec![]);
+                c.store.locked = true;
+                c
+            },
+            "result=denied reason=locked",
+        ),
+        (
+            {
+                let mut c = Case::new(vec![Say::Text("ABCD-EFGH")]);
+                c.store.backup = vec!["ABCD-EFGH".into()];
+                c
+            },
+            "result=backup_code reason=backup_code",
+        ),
+        (
+            {
+                let mut c = Case::new(vec![]);
+                c.store.allowance = Some(SendAllowance::HourlyCap);
+                c.config.backup_codes.enabled = false;
+                c.messages = None;
+                c
+            },
+            "result=denied reason=send_limited",
+        ),
+        (
+            {
+                let mut c = Case::new(vec![]);
+                c.sender_failures = 10;
+                c
+            },
+            "result=unavailable reason=send_failed",
+        ),
+        (
+            {
+                let mut c = Case::new(vec![]);
+                c.store.broken = true;
+                c
+            },
+            "result=unavailable reason=store_failed",
+        ),
+        (
+            {
+                let mut c = Case::new(vec![]);
+                c.config.policy.grace = 60;
+                c.store.grace = true;
+                c
+            },
+            "result=skipped reason=grace",
+        ),
+        (
+            {
+                let mut c = Case::new(vec![]);
+                c.config.phone.allowed_prefixes = vec!["+49".into()];
+                c
+            },
+            "result=denied reason=prefix_refused",
+        ),
+        (
+            {
+                let mut c = Case::new(vec![]);
+                c.directory = DirAnswer::Map(HashMap::new());
+                c
+            },
+            "result=denied reason=no_phone",
+        ),
+    ];
+    for (case, expected) in cases {
+        let r = case.run();
+        let line = r.event();
+        assert!(line.starts_with(&format!("event=auth {expected} user=alice service=sshd rhost=192.0.2.7 ")), "{expected}: {line}");
+        r.no_secrets_logged();
+    }
+}
+
+#[test]
+fn the_event_counts_attempts_and_time_on_the_monotonic_clock() {
+    let r = Case::new(vec![Say::Text("1"), Say::Wait(7), Say::Code]).run();
+    let line = r.event();
+    assert!(line.starts_with("event=auth result=success reason=sms_code "), "{line}");
+    assert!(line.ends_with(" connector=fake attempts=2 duration_ms=7000"), "{line}");
+    // no code and no full number, whatever the line holds
+    r.no_secrets_logged();
+}
+
+#[test]
+fn configured_texts_replace_the_defaults_with_their_placeholders_filled() {
+    let mut case = Case::new(vec![Say::Text("1"), Say::Text("2"), Say::Text("3")]);
+    case.config.messages.wrong = Some("Falsch, {user}.".into());
+    case.config.messages.too_many = Some("Zu viele ({service}).".into());
+    case.config.messages.prompt = Some("Code für {user} an {phone}: ".into());
+    let r = case.run();
+    assert_eq!(r.outcome, Outcome::MaxTries);
+    assert_eq!(r.errors(), vec!["Falsch, alice.", "Falsch, alice.", "Zu viele (sshd)."]);
+    assert_eq!(r.shared.prompts.borrow()[0], "Code für alice an +*********67: ");
+
+    let mut case = Case::new(vec![Say::Text("ABCD-EFGH")]);
+    case.store.backup = vec!["ABCD-EFGH".into(), "ABCD-EFGJ".into()];
+    case.config.messages.backup_code_left = Some("Noch {remaining} Code.".into());
+    case.messages = Some(vec![Shown::Info("Noch 1 Code.".into())]);
+    assert_eq!(case.run().outcome, Outcome::SuccessWithBackupCode { remaining: 1 });
+}
+
+#[test]
+fn each_sms_is_counted_per_connector_and_a_failed_count_never_fails_the_login() {
+    let mut case = Case::new(vec![Say::Text(""), Say::Code]);
+    case.store.sent = Some(Vec::new());
+    let r = case.run();
+    assert_eq!(r.outcome, Outcome::Success);
+    assert_eq!(r.store.sent, Some(vec!["fake".to_string(), "fake".to_string()]), "the first code and the resend");
+
+    let r = Case::new(vec![Say::Code]).run();
+    assert_eq!(r.outcome, Outcome::Success, "counting failed (sent = None), the login did not");
+    assert!(r.log.lines().iter().any(|l| l.contains("could not be counted")), "{:?}", r.log.lines());
+}

@@ -76,7 +76,10 @@ pub fn all() -> Result<Vec<String>, String> {
                 }
             }
         } else {
-            for key in expected(&format!("[{section}]\n{PROBE} = 1\n"))? {
+            // a table of strings ([messages]) checks the value's type first: probe with a string
+            let probe =
+                expected(&format!("[{section}]\n{PROBE} = 1\n")).or_else(|_| expected(&format!("[{section}]\n{PROBE} = \"x\"\n")))?;
+            for key in probe {
                 if SUBTABLES.contains(&(section.as_str(), key.as_str())) {
                     for field in expected(&format!("[{section}.{key}]\n{PROBE} = 1\n"))? {
                         keys.push(format!("{section}.{key}.{field}"));

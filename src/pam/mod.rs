@@ -8,6 +8,7 @@ mod syslog;
 
 use std::ffi::CStr;
 use std::panic::{self, AssertUnwindSafe};
+use std::time::Instant;
 
 use pam::constants::{PAM_SILENT, PamFlag, PamResultCode};
 use pam::conv::Conv;
@@ -17,6 +18,7 @@ use pam::module::{PamHandle, PamHooks};
 pub use args::{ArgError, ModuleArgs, parse as parse_args};
 pub use codes::pam_code;
 
+use crate::audit::{AuthEvent, Reason};
 use crate::auth::{Login, Outcome, Prompter, SkipReason};
 use crate::config::{Config, Secret};
 use crate::log::Log;
@@ -52,6 +54,7 @@ fn quietly(f: impl FnOnce() -> PamResultCode) -> PamResultCode {
 }
 
 fn authenticate(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> PamResultCode {
+    let started = Instant::now();
     let parsed = parse_args(args.iter().map(|a| a.to_bytes()));
     let debug = parsed.as_ref().map(|a| a.debug).unwrap_or(false);
     let user = pamh.get_user(None);
@@ -59,13 +62,30 @@ fn authenticate(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> PamResu
     let log = PamLog::new(pamh, debug);
     let conv = pamh.get_item::<Conv>().ok().flatten();
     let mut prompter = PamPrompter::new(conv, flags & PAM_SILENT != 0);
+    // who and where, for the audit line of a login that ends before the flow
+    let early = Login {
+        user: user.as_ref().map(|u| u.chars().take(MAX_USER_LEN).collect()).unwrap_or_default(),
+        service: item_text::<Service>(pamh).unwrap_or_default(),
+        rhost: item_text::<RHost>(pamh),
+        tty: item_text::<Tty>(pamh),
+        ..Login::default()
+    };
+    let end = |outcome: Outcome, reason: Option<Reason>| {
+        let mut event = AuthEvent::new(&outcome, &early);
+        if let Some(reason) = reason {
+            event.reason = reason;
+        }
+        event.duration = started.elapsed();
+        crate::auth::log_event(&log, &event);
+        pam_code(&outcome)
+    };
 
     let args = match parsed {
         Ok(a) => a,
         Err(e) => {
             log.error(&format!("bad module arguments: {e}"));
             let _ = prompter.error(MSG_CONFIG);
-            return pam_code(&Outcome::ServiceError(e.to_string()));
+            return end(Outcome::ServiceError(e.to_string()), Some(Reason::BadConfig));
         }
     };
     // A screen locker or a desktop keyring runs the stack as the user: it can
@@ -73,19 +93,19 @@ fn authenticate(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> PamResu
     let euid = nix::unistd::geteuid();
     if !euid.is_root() {
         log.notice(&format!("not running as root (euid {euid}): the module steps aside (PAM_IGNORE)"));
-        return pam_code(&Outcome::Skipped(SkipReason::NotRoot));
+        return end(Outcome::Skipped(SkipReason::NotRoot), None);
     }
     let user = match user {
         Ok(u) if valid_user(&u) => u,
         Ok(_) => {
             log.error("refusing a user name that is empty, too long or has control characters");
-            return pam_code(&Outcome::UnusableUser);
+            return end(Outcome::UnusableUser, None);
         }
-        Err(PamResultCode::PAM_CONV_ERR) => return pam_code(&Outcome::ConversationFailed),
+        Err(PamResultCode::PAM_CONV_ERR) => return end(Outcome::ConversationFailed, None),
         Err(code) => {
             // includes a name that is not UTF-8
             log.error(&format!("cannot get a usable user name (PAM error {code:?})"));
-            return pam_code(&Outcome::UnusableUser);
+            return end(Outcome::UnusableUser, None);
         }
     };
     let config = match Config::load(&args.config) {
@@ -93,14 +113,14 @@ fn authenticate(pamh: &mut PamHandle, args: &[&CStr], flags: PamFlag) -> PamResu
         Err(e) => {
             log.error(&format!("{e}"));
             let _ = prompter.error(MSG_CONFIG);
-            return pam_code(&Outcome::ServiceError(e.to_string()));
+            return end(Outcome::ServiceError(e.to_string()), Some(Reason::BadConfig));
         }
     };
     let login = Login {
         user,
-        service: item_text::<Service>(pamh).unwrap_or_default(),
-        rhost: item_text::<RHost>(pamh),
-        tty: item_text::<Tty>(pamh),
+        service: early.service.clone(),
+        rhost: early.rhost.clone(),
+        tty: early.tty.clone(),
         caller_uid: nix::unistd::getuid().as_raw(),
         password: pamh
             .get_item::<AuthTok>()

@@ -71,6 +71,11 @@ impl<S: Store> Store for LocalFallback<'_, S> {
         self.either(user, |s| s.record_success(user, key, now), |l| l.record_success(user, None, now))
     }
 
+    fn record_sent(&mut self, connector: &str, now: Duration) -> Result<(), StoreError> {
+        // counted where the store of record is; while it is down, on this host
+        if self.down { self.local.record_sent(connector, now) } else { self.shared.record_sent(connector, now) }
+    }
+
     fn use_backup_code(&mut self, user: &str, answer: &str, now: Duration) -> Result<BackupUse, StoreError> {
         self.either(user, |s| s.use_backup_code(user, answer, now), |_| Ok(BackupUse::Refused))
     }

@@ -9,6 +9,8 @@ mod file;
 pub mod numbers;
 pub(crate) mod record;
 pub mod redis;
+pub mod report;
+pub mod sent;
 
 use std::time::Duration;
 
@@ -53,13 +55,20 @@ impl Store for FailedStore {
 /// The store of record: one file per user under `[state].dir`.
 pub struct FileStore {
     dir: StateDir,
+    /// `[state] dir`, where sent.counts counts SMS per connector.
+    path: std::path::PathBuf,
     limits: LimitsConfig,
     grace: u64,
 }
 
 impl FileStore {
     pub fn open(config: &Config) -> Result<FileStore, StoreError> {
-        Ok(FileStore { dir: StateDir::open(&config.state.dir)?, limits: config.limits.clone(), grace: config.policy.grace })
+        Ok(FileStore {
+            dir: StateDir::open(&config.state.dir)?,
+            path: config.state.dir.clone(),
+            limits: config.limits.clone(),
+            grace: config.policy.grace,
+        })
     }
 
     /// Read the user's state under the lock, with its times made safe for
@@ -153,6 +162,10 @@ impl Store for FileStore {
     fn record_success(&mut self, user: &str, key: Option<&str>, now: Duration) -> Result<bool, StoreError> {
         let grace = self.grace;
         self.update(user, secs(now), |s| s.record_success(key, secs(now), grace))
+    }
+
+    fn record_sent(&mut self, connector: &str, now: Duration) -> Result<(), StoreError> {
+        sent::record(&self.path, connector, secs(now))
     }
 
     fn use_backup_code(&mut self, user: &str, answer: &str, now: Duration) -> Result<BackupUse, StoreError> {

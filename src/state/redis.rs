@@ -9,6 +9,7 @@ mod admin;
 pub mod conn;
 pub mod delivery;
 mod numbers;
+mod report;
 pub mod resp;
 mod scripts;
 
@@ -169,6 +170,12 @@ impl RedisStore {
     /// A key by the user's escaped name (a state file's stem).
     fn stem_key(&self, stem: &str, kind: &str) -> String {
         format!("{}{{{stem}}}:{kind}", self.config.key_prefix)
+    }
+
+    /// Where one connector's SMS are counted: `prefix{c-NAME}:sent`.
+    fn connector_key(&self, connector: &str) -> String {
+        let stem = file_stem(connector);
+        format!("{}{{c-{}}}:sent", self.config.key_prefix, &stem[2..])
     }
 
     fn total_key(&self) -> String {
@@ -353,5 +360,11 @@ impl Store for RedisStore {
             }
             _ => Err(self.fail(ConnError::Protocol("redis".into(), format!("unexpected backup answer {left}")))),
         }
+    }
+
+    fn record_sent(&mut self, connector: &str, now: Duration) -> Result<(), StoreError> {
+        let keys = [self.connector_key(connector)];
+        let args = [std::process::id().to_string(), self.now_arg(now)];
+        self.eval(scripts::RECORD_SENT, &keys, &args).map(|_| ())
     }
 }

@@ -146,6 +146,8 @@ pub enum Reply {
     TextAfterTexts(String),
     /// Break the conversation.
     Fail,
+    /// The code of the newest SMS, typed after this long (the code may expire meanwhile).
+    SlowCode(Duration),
 }
 
 pub fn text(s: &str) -> Reply {
@@ -415,6 +417,13 @@ impl Setup {
                         let mine = texts(self).into_iter().rev().find(|t| t.contains(&format!(" for {user} [{tag}]")));
                         match mine {
                             Some(t) => serde_json::json!({"answer": code_in(&t)}),
+                            None => serde_json::json!({"fail": true}),
+                        }
+                    }
+                    Some(Reply::SlowCode(wait)) => {
+                        std::thread::sleep(wait);
+                        match texts(self).last() {
+                            Some(last) => serde_json::json!({"answer": code_in(last)}),
                             None => serde_json::json!({"fail": true}),
                         }
                     }

@@ -22,12 +22,12 @@ pub const PAM_ACL: &str = "resetkeys ~smsotp:* resetchannels -@all +auth +ping +
                            +pexpire +srem +scard";
 
 /// `smsotp`'s ACL user, as the README gives it: the module's commands, plus
-/// SADD (backup codes), EXISTS and PTTL (migration) and INFO (check).
+/// SADD (backup codes), EXISTS and PTTL (migration), INFO (check) and SCAN (report).
 pub const SMSOTP_ADMIN: &str = "smsotp_admin";
 pub const SMSOTP_ADMIN_PASSWORD: &str = "smsotp-admin-secret";
 pub const SMSOTP_ADMIN_ACL: &str = "resetkeys ~smsotp:* resetchannels -@all +auth +ping +role +select +evalsha +script|load \
                                     +smembers +wait +time +get +set +del +zscore +zadd +zrange +zrangebyscore +zremrangebyscore \
-                                    +zcard +zpopmin +pexpire +srem +scard +sadd +exists +pttl +info";
+                                    +zcard +zpopmin +pexpire +srem +scard +sadd +exists +pttl +info +scan";
 
 pub fn available() -> Option<String> {
     for p in ["/usr/bin/redis-server", "/usr/bin/redis-cli", "/usr/bin/redis-sentinel"] {
@@ -237,16 +237,6 @@ impl Redis {
         if let Some(pid) = self.pid() {
             let _ = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status();
         }
-    }
-
-    /// Start it again on the same ports, configuration and data (after `signal("KILL")`):
-    /// a primary that was failed over comes back believing it is still the primary.
-    pub fn restart(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        self.run();
     }
 
     /// Stop redis-server by its PID (Drop does too).

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use super::*;
-use crate::auth::{ChangeNotifier, EnrolCode, EnrolTexts, NumberDeps, NumberVia, Numbers, StoredNumber, UserNumbers};
+use crate::auth::{ChangeNotifier, EnrolCode, NumberDeps, NumberVia, Numbers, StoredNumber, UserNumbers};
 use crate::config::{OnNumberChange, UnenrolledPolicy};
 use crate::state::enrol_code;
 
@@ -91,7 +91,6 @@ fn run(case: Case, numbers: &mut FakeNumbers, notifier: &FakeNotifier) -> Result
     let clock = FakeClock(shared.clone());
     let accounts = FakeAccounts(case.groups);
     let log = MemoryLog::default();
-    let texts = EnrolTexts::default();
     let outcome = authenticate_with_numbers(
         &case.config,
         &case.login,
@@ -104,7 +103,7 @@ fn run(case: Case, numbers: &mut FakeNumbers, notifier: &FakeNotifier) -> Result
             accounts: &accounts,
             log: &log,
         },
-        NumberDeps { numbers, notifier, texts: &texts },
+        NumberDeps { numbers, notifier },
     );
     Result_ { outcome, shared, store, log }
 }

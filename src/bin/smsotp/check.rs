@@ -19,6 +19,7 @@ pub fn check(path: &Path, config: &Config) -> Done {
         Ok(text) => println!("# effective configuration (secrets redacted)\n{text}"),
         Err(e) => println!("# (cannot print the configuration: {e})"),
     }
+    print_messages(config);
     let sample = sample_message(config);
     let cost = message::sms_cost(&sample);
     println!("# message: \"{}\"", sample.replace('\n', "\\n"));
@@ -175,4 +176,15 @@ fn check_redis(config: &Config) -> bool {
         }
     }
     ok
+}
+
+/// The texts users will see, after `[messages] include` and the defaults.
+fn print_messages(config: &Config) {
+    match &config.messages.include {
+        Some(path) => println!("# messages: the texts users see (from {} and the configuration)", path.display()),
+        None => println!("# messages: the texts users see"),
+    }
+    for (key, text) in config.messages.effective(&config.otp.prompt) {
+        println!("#   {key} = {text:?}");
+    }
 }

@@ -5,6 +5,7 @@ mod deliveries;
 mod enrol;
 mod lookup;
 mod phone;
+mod report;
 mod send;
 mod state;
 
@@ -70,6 +71,9 @@ enum Command {
         #[arg(long)]
         failed: bool,
     },
+    /// A summary to paste into a ticket: users locked now, users at their send cap,
+    /// SMS per connector in the last hour and day, backup codes running low.
+    Report,
     /// A user's enrolled number and pin (the last verified number).
     #[command(subcommand)]
     Phone(PhoneCommand),
@@ -183,6 +187,7 @@ fn main() -> ExitCode {
         Command::Enrol(EnrolCommand::Issue { user, ttl }) => enrol::issue(&config, &user, ttl),
         Command::Enrol(EnrolCommand::Status { user }) => enrol::status(&config, &user),
         Command::Enrol(EnrolCommand::Revoke { user }) => enrol::revoke(&config, &user),
+        Command::Report => report::report(&config),
     };
     match done {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,6 +2,7 @@
 //! configured backend (the state directory, or Redis for the fleet), and the
 //! migration of a host's files into Redis.
 
+use pam_smsotp::audit::{self, AdminAction};
 use pam_smsotp::auth::{Accounts, Clock, StoreError};
 use pam_smsotp::config::{Config, StateBackend};
 use pam_smsotp::state::{FileStore, RedisStore, UserState, backup};
@@ -41,6 +42,13 @@ pub fn canonical(user: &str) -> String {
     }
 }
 
+/// Log the `event=admin` line of an action that changes state (see
+/// `pam_smsotp::audit`), whether it worked or not, and pass its result on.
+pub fn audited(action: AdminAction, user: &str, extra: &[(&str, &str)], done: Done) -> Done {
+    audit::log_admin(action, user, done.is_ok(), extra);
+    done
+}
+
 pub fn status(config: &Config, user: &str) -> Done {
     let user = &canonical(user);
     if let Some(mut r) = redis(config) {
@@ -75,6 +83,10 @@ pub fn status(config: &Config, user: &str) -> Done {
 
 pub fn unlock(config: &Config, user: &str) -> Done {
     let user = &canonical(user);
+    audited(AdminAction::Unlock, user, &[], unlock_user(config, user))
+}
+
+fn unlock_user(config: &Config, user: &str) -> Done {
     if let Some(mut r) = redis(config) {
         r.unlock(user)?;
         println!("{user}: unlocked on every host ({})", backend_line(&r));
@@ -101,6 +113,10 @@ pub fn unlock(config: &Config, user: &str) -> Done {
 
 pub fn generate(config: &Config, user: &str, count: u32) -> Done {
     let user = &canonical(user);
+    audited(AdminAction::BackupCodesGenerate, user, &[("count", &count.to_string())], generate_codes(config, user, count))
+}
+
+fn generate_codes(config: &Config, user: &str, count: u32) -> Done {
     let mut codes = Vec::new();
     let mut hashes = Vec::new();
     for _ in 0..count {
@@ -135,6 +151,10 @@ pub fn backup_status(config: &Config, user: &str) -> Done {
 
 pub fn revoke(config: &Config, user: &str) -> Done {
     let user = &canonical(user);
+    audited(AdminAction::BackupCodesRevoke, user, &[], revoke_codes(config, user))
+}
+
+fn revoke_codes(config: &Config, user: &str) -> Done {
     if let Some(mut r) = redis(config) {
         r.revoke_backup_codes(user)?;
         println!("{user}: backup codes revoked on every host");
@@ -149,6 +169,10 @@ pub fn revoke(config: &Config, user: &str) -> Done {
 /// Safe to repeat: nothing is lowered or shortened, and backup codes are only
 /// copied for users who never had codes issued or migrated in Redis.
 pub fn migrate(config: &Config) -> Done {
+    audited(AdminAction::StateMigrate, "*", &[], migrate_files(config))
+}
+
+fn migrate_files(config: &Config) -> Done {
     let Some(mut r) = redis_admin(config)? else {
         return Err(Failed::Error("[state] backend is not \"redis\": there is nothing to migrate to".into()));
     };

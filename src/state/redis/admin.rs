@@ -46,14 +46,14 @@ impl RedisStore {
         self.conn.as_ref().map(|c| c.name().to_string())
     }
 
-    fn eval(&mut self, script: &'static str, keys: &[String], args: &[String]) -> Result<Value, StoreError> {
+    pub(super) fn eval(&mut self, script: &'static str, keys: &[String], args: &[String]) -> Result<Value, StoreError> {
         self.conn()?;
         let Some(conn) = self.conn.as_mut() else { return Err(StoreError::Io("no connection".into())) };
         let result = conn.run_script(&Script::new(script), keys, args);
         result.map_err(|e| self.fail(e))
     }
 
-    fn simple(&mut self, cmd: &Cmd) -> Result<Value, StoreError> {
+    pub(super) fn simple(&mut self, cmd: &Cmd) -> Result<Value, StoreError> {
         let conn = self.conn()?;
         let result = conn.command(cmd);
         result.map_err(|e| self.fail(e))

@@ -212,3 +212,25 @@ end
 return 1
 "#
 );
+
+/// KEYS sent (one connector's); ARGV member suffix, now → how many in the last
+/// day. One member per SMS scored by its time; older than a day removed.
+pub const RECORD_SENT: &str = script!(
+    r#"
+local now = now_ms(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 86400000)
+redis.call('ZADD', KEYS[1], now, now .. ':' .. ARGV[1] .. ':' .. redis.call('ZCARD', KEYS[1]))
+redis.call('PEXPIRE', KEYS[1], 90000000)
+return redis.call('ZCARD', KEYS[1])
+"#
+);
+
+/// KEYS sent; ARGV now → {in the last hour, in the last day}.
+pub const SENT_COUNTS: &str = script!(
+    r#"
+local now = now_ms(ARGV[1])
+local hour = #redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (now - 3600000), '+inf')
+local day = #redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (now - 86400000), '+inf')
+return {hour, day}
+"#
+);
