@@ -29,9 +29,9 @@ generated=$(
   echo "# BEGIN GENERATED (packaging/rpm/update-spec.sh)"
   echo "# pam_smsotp is MIT; the rest are the licences of the statically linked crates"
   printf 'License:        %s\n' "$license"
-  # a pre-release "-" is rpm's "~" (sorts before the release)
+  # as rust2rpm: semver build metadata ("+...") dropped, a pre-release "-" is rpm's "~"
   printf '%s\n' "$crates" | while read -r name ver _; do
-    printf 'Provides:       bundled(crate(%s)) = %s\n' "$name" "$(printf '%s' "$ver" | tr '-' '~')"
+    printf 'Provides:       bundled(crate(%s)) = %s\n' "$name" "$(printf '%s' "${ver%%+*}" | tr '-' '~')"
   done
   echo "# END GENERATED"
 )
