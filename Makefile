@@ -136,7 +136,7 @@ deb:
 	@[ -d vendor ] || { echo "no vendor/: run 'make dist' and unpack target/dist/pam_smsotp-$(VERSION)-vendor.tar.gz here" >&2; exit 1; }
 	dpkg-buildpackage -us -uc -b
 
-rpm: dist
+rpm:
 	packaging/rpm/build.sh
 
 selinux:

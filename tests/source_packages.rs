@@ -693,13 +693,13 @@ fn rpm_cmd() -> Command {
     cmd
 }
 
-/// `rpm -qlpv`: path -> (mode string, user, group).
+/// path -> (mode string, user, group), from the package's header.
 fn rpm_listing(rpm: &Path) -> BTreeMap<String, (String, String, String)> {
-    stdout(rpm_cmd().arg("-qlpv").arg(rpm))
+    stdout(rpm_cmd().args(["-qp", "--qf", "[%{FILEMODES:perms} %{FILEUSERNAME} %{FILEGROUPNAME} %{FILENAMES}\n]"]).arg(rpm))
         .lines()
         .map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            (f[8..].join(" "), (f[0].to_string(), f[2].to_string(), f[3].to_string()))
+            let f: Vec<&str> = l.splitn(4, ' ').collect();
+            (f[3].to_string(), (f[0].to_string(), f[1].to_string(), f[2].to_string()))
         })
         .collect()
 }
@@ -800,8 +800,12 @@ fn rpmbuild_ba_gives_an_srpm_and_rpms_with_their_files_modes_and_scriptlets() {
         assert!(scripts.contains(s), "dlrd scriptlets lack {s:?}:\n{scripts}");
     }
     let scripts = rpm_query(&build.selinux, &["--scripts"]);
-    for s in ["semodule -n -s targeted -X 200 -i /usr/share/selinux/packages/targeted/pam_smsotp.pp.bz2", "-r pam_smsotp", "restorecon -R"]
-    {
+    for s in [
+        "semodule -n -s targeted -X 200 -i /usr/share/selinux/packages/targeted/pam_smsotp.pp.bz2",
+        "-r pam_smsotp",
+        "restorecon -R",
+        "semanage port -a -t smsotp_dlrd_port_t -p tcp 8089",
+    ] {
         assert!(scripts.contains(s), "selinux scriptlets lack {s:?}:\n{scripts}");
     }
 
@@ -868,14 +872,9 @@ fn selinux_module_builds_loads_and_grants_each_pam_domain_what_the_module_needs(
     let mut all: Vec<PathBuf> =
         fs::read_dir(modules).unwrap().flatten().map(|e| e.path()).filter(|p| p.to_string_lossy().ends_with(".pp.bz2")).collect();
     all.sort_by_key(|p| !p.ends_with("base.pp.bz2"));
-    let semodule = |args: &[&std::ffi::OsStr]| {
-        run(Command::new("semodule").arg("-p").arg(&root).args(["-s", "default", "-n"]).args(args));
-    };
-    let mut args: Vec<&std::ffi::OsStr> = vec!["-N".as_ref(), "-X".as_ref(), "100".as_ref(), "-i".as_ref()];
-    args.extend(all.iter().map(|p| p.as_os_str()));
-    semodule(&args);
+    // one transaction (semodule builds the policy once per call: about a minute)
     let pp = src.join("pam_smsotp.pp");
-    semodule(&["-X".as_ref(), "400".as_ref(), "-i".as_ref(), pp.as_os_str()]);
+    run(Command::new("semodule").arg("-p").arg(&root).args(["-s", "default", "-n", "-X", "100", "-i"]).args(&all).arg(&pp));
     let listed = stdout(Command::new("semodule").arg("-p").arg(&root).args(["-s", "default", "-l"]));
     assert!(listed.lines().any(|l| l.trim() == "pam_smsotp"), "{listed}");
     let policy = fs::read_dir(root.join("etc/selinux/default/policy")).unwrap().flatten().map(|e| e.path()).next().unwrap();
