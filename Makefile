@@ -10,6 +10,8 @@
 #   make rpm                  rpmbuild -ba on the dist tarballs (packaging/rpm/pam_smsotp.spec)
 #   make selinux              packaging/selinux/pam_smsotp.pp (the reference policy's devel Makefile)
 #   make check-man            render the man pages with warnings as errors
+#   make generated            after a Cargo.lock change: debian/copyright and the spec's
+#                             License and bundled(crate(...)) lines (tests/source_packages.rs checks them)
 #
 # PAM looks for modules only in its own directory (the multiarch
 # /usr/lib/<triplet>/security on Debian and Ubuntu, /usr/lib64/security on
@@ -56,7 +58,7 @@ MAN8 := packaging/man/pam_smsotp.8 packaging/man/smsotp.8 packaging/man/smsotp-d
 EXAMPLES_PAMD := $(wildcard conf/pam.d/*)
 EXAMPLES_SSHD := $(wildcard conf/sshd_config.d/*)
 
-.PHONY: all build install uninstall dist deb rpm selinux check-man
+.PHONY: all build install uninstall dist deb rpm selinux generated check-man
 
 all: build
 
@@ -138,6 +140,10 @@ deb:
 
 rpm:
 	packaging/rpm/build.sh
+
+generated:
+	packaging/debian-copyright.py > debian/copyright.new && mv debian/copyright.new debian/copyright
+	packaging/rpm/update-spec.sh
 
 selinux:
 	$(MAKE) -C packaging/selinux -f /usr/share/selinux/devel/Makefile pam_smsotp.pp
