@@ -248,10 +248,7 @@ fn generated_copyright_and_spec_lines_match_cargo_lock() {
     require!(Programs(&["cargo", "python3", "bash", "awk", "diff"]));
     let copyright = stdout(Command::new("python3").arg(repo().join("packaging/debian-copyright.py")));
     let committed = fs::read_to_string(repo().join("debian/copyright")).unwrap();
-    assert!(
-        copyright.trim_end() == committed.trim_end(),
-        "debian/copyright is stale: run packaging/debian-copyright.py > debian/copyright"
-    );
+    assert!(copyright.trim_end() == committed.trim_end(), "debian/copyright is stale: run make generated");
     // every crate of the lock file has its paragraph, under the versioned name cargo vendor gives it
     let lock = fs::read_to_string(repo().join("Cargo.lock")).unwrap();
     let mut crates = 0;

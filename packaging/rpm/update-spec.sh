@@ -43,7 +43,7 @@ new=$(awk -v gen="$generated" -v version="$version" '
   { print }' "$spec")
 if [ "${1:-}" = --check ]; then
   if ! diff -u "$spec" <(printf '%s\n' "$new"); then
-    echo "update-spec.sh: $spec is stale: run packaging/rpm/update-spec.sh" >&2
+    echo "update-spec.sh: $spec is stale: run make generated (or packaging/rpm/update-spec.sh)" >&2
     exit 1
   fi
 else
