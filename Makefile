@@ -4,9 +4,14 @@
 #   make install              as root: install under PREFIX (default /usr)
 #   make install DESTDIR=/tmp/stage    into a staging tree (as any user)
 #   make uninstall            remove what install put there (not the state, nor a changed config)
-#   make deb                  target/pam-smsotp_VERSION_ARCH.deb   (packaging/deb/build.sh)
-#   make rpm                  target/pam_smsotp-VERSION-1.ARCH.rpm (packaging/rpm/build.sh)
+#   make dist                 target/dist/pam_smsotp-VERSION.tar.gz (git archive of HEAD) and
+#                             target/dist/pam_smsotp-VERSION-vendor.tar.gz (cargo vendor; scripts/dist.sh)
+#   make deb                  dpkg-buildpackage -us -uc -b (debian/; needs vendor/ from make dist)
+#   make rpm                  rpmbuild -ba on the dist tarballs (packaging/rpm/pam_smsotp.spec)
+#   make selinux              packaging/selinux/pam_smsotp.pp (the reference policy's devel Makefile)
 #   make check-man            render the man pages with warnings as errors
+#   make generated            after a Cargo.lock change: debian/copyright and the spec's
+#                             License and bundled(crate(...)) lines (tests/source_packages.rs checks them)
 #
 # PAM looks for modules only in its own directory (the multiarch
 # /usr/lib/<triplet>/security on Debian and Ubuntu, /usr/lib64/security on
@@ -32,6 +37,8 @@ DOCDIR ?= $(DATADIR)/doc/pam-smsotp
 EXAMPLESDIR ?= $(DOCDIR)/examples
 PAMCONFIGSDIR ?= $(DATADIR)/pam-configs
 TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSCONFDIR ?= /etc
 LOCALSTATEDIR ?= /var
 STATEDIR ?= $(LOCALSTATEDIR)/lib/pam_smsotp
@@ -45,12 +52,13 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 
 MODULE := $(RELEASE)/libpam_smsotp.so
 BINARY := $(RELEASE)/smsotp
+DLRD := $(RELEASE)/smsotp-dlrd
 MAN5 := packaging/man/pam_smsotp.toml.5
-MAN8 := packaging/man/pam_smsotp.8 packaging/man/smsotp.8
+MAN8 := packaging/man/pam_smsotp.8 packaging/man/smsotp.8 packaging/man/smsotp-dlrd.8
 EXAMPLES_PAMD := $(wildcard conf/pam.d/*)
 EXAMPLES_SSHD := $(wildcard conf/sshd_config.d/*)
 
-.PHONY: all build install uninstall deb rpm check-man
+.PHONY: all build install uninstall dist deb rpm selinux generated check-man
 
 all: build
 
@@ -58,14 +66,19 @@ build:
 	$(CARGO) build --release
 
 install:
-	@for f in $(MODULE) $(BINARY); do \
+	@for f in $(MODULE) $(BINARY) $(DLRD); do \
 	  [ -f "$$f" ] || { echo "$$f is missing: run 'make' (cargo build --release) first" >&2; exit 1; }; \
 	done
 	$(INSTALL) -d -m 0755 $(DESTDIR)$(SECURITYDIR) $(DESTDIR)$(SBINDIR) \
 	  $(DESTDIR)$(SYSCONFDIR)/security $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(PAMCONFIGSDIR) \
-	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR) $(DESTDIR)$(EXAMPLESDIR)
+	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR) $(DESTDIR)$(EXAMPLESDIR) \
+	  $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(SYSTEMDUNITDIR)
 	$(INSTALL) -m 0644 $(MODULE) $(DESTDIR)$(SECURITYDIR)/pam_smsotp.so
 	$(INSTALL) -m 0755 $(BINARY) $(DESTDIR)$(SBINDIR)/smsotp
+	$(INSTALL) -m 0755 $(DLRD) $(DESTDIR)$(SBINDIR)/smsotp-dlrd
+	$(INSTALL) -m 0644 packaging/systemd/smsotp-dlrd.service $(DESTDIR)$(SYSTEMDUNITDIR)/smsotp-dlrd.service
+	$(INSTALL) -m 0644 packaging/sysusers.d/smsotp-dlrd.conf $(DESTDIR)$(SYSUSERSDIR)/smsotp-dlrd.conf
+	$(INSTALL) -m 0644 packaging/tmpfiles.d/smsotp-dlrd.conf $(DESTDIR)$(TMPFILESDIR)/smsotp-dlrd.conf
 	@# the configuration and the phone map are the administrator's once installed
 	@for pair in conf/pam_smsotp.toml:pam_smsotp.toml packaging/pam_smsotp.phones:pam_smsotp.phones; do \
 	  src=$${pair%%:*}; dst=$(DESTDIR)$(SYSCONFDIR)/security/$${pair#*:}; \
@@ -108,7 +121,10 @@ uninstall:
 	rm -f $(DESTDIR)$(SECURITYDIR)/pam_smsotp.so $(DESTDIR)$(SBINDIR)/smsotp \
 	  $(DESTDIR)$(TMPFILESDIR)/pam_smsotp.conf $(DESTDIR)$(PAMCONFIGSDIR)/smsotp \
 	  $(DESTDIR)$(MANDIR)/man5/pam_smsotp.toml.5.gz \
-	  $(DESTDIR)$(MANDIR)/man8/pam_smsotp.8.gz $(DESTDIR)$(MANDIR)/man8/smsotp.8.gz
+	  $(DESTDIR)$(MANDIR)/man8/pam_smsotp.8.gz $(DESTDIR)$(MANDIR)/man8/smsotp.8.gz \
+	  $(DESTDIR)$(SBINDIR)/smsotp-dlrd $(DESTDIR)$(MANDIR)/man8/smsotp-dlrd.8.gz \
+	  $(DESTDIR)$(SYSTEMDUNITDIR)/smsotp-dlrd.service $(DESTDIR)$(SYSUSERSDIR)/smsotp-dlrd.conf \
+	  $(DESTDIR)$(TMPFILESDIR)/smsotp-dlrd.conf
 	rm -rf $(DESTDIR)$(DOCDIR)
 	@# a configuration or phone map that was changed stays, as does the state
 	@for pair in conf/pam_smsotp.toml:pam_smsotp.toml packaging/pam_smsotp.phones:pam_smsotp.phones; do \
@@ -120,11 +136,22 @@ uninstall:
 	done
 	@[ ! -d $(DESTDIR)$(STATEDIR) ] || echo "keeping the state in $(DESTDIR)$(STATEDIR) (remove it by hand)"
 
+dist:
+	scripts/dist.sh
+
 deb:
-	packaging/deb/build.sh
+	@[ -d vendor ] || { echo "no vendor/: run 'make dist' and unpack target/dist/pam_smsotp-$(VERSION)-vendor.tar.gz here" >&2; exit 1; }
+	dpkg-buildpackage -us -uc -b
 
 rpm:
 	packaging/rpm/build.sh
+
+generated:
+	packaging/debian-copyright.py > debian/copyright.new && mv debian/copyright.new debian/copyright
+	packaging/rpm/update-spec.sh
+
+selinux:
+	$(MAKE) -C packaging/selinux -f /usr/share/selinux/devel/Makefile pam_smsotp.pp
 
 check-man:
 	@for page in $(MAN5) $(MAN8); do \

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" -eq 0 ]; then
-  scripts/install-deps.sh kannel kannel-extras openssh-server openssh-client sudo expect slapd ldap-utils lintian rpm man-db groff-base dpkg-dev make binutils redis-server redis-sentinel fail2ban
+  scripts/install-deps.sh kannel kannel-extras openssh-server openssh-client sudo expect slapd ldap-utils lintian rpm man-db groff-base dpkg-dev make binutils redis-server redis-sentinel debhelper file git iproute2 bzip2 selinux-policy-dev selinux-policy-default semodule-utils policycoreutils checkpolicy setools selinux-utils fail2ban
   echo "== demo (scripts/demo.sh)"
   scripts/demo.sh
 else
