@@ -429,6 +429,13 @@ fn admin_actions_log_one_event_line_each() {
     assert_eq!(smsotp(&["unlock", ALICE]).0, 0);
     assert_eq!(smsotp(&["backup-codes", "revoke", ALICE]).0, 0);
     assert_eq!(smsotp(&["status", ALICE]).0, 0, "status changes nothing and logs nothing");
+    let (rc, out) = smsotp(&["phone", "set", ALICE, "+15557654321"]);
+    assert_eq!(rc, 0, "{out}");
+    assert_eq!(smsotp(&["phone", "remove", ALICE]).0, 0);
+    let (rc, out) = smsotp(&["enrol", "issue", ALICE]);
+    assert_eq!(rc, 0, "{out}");
+    let enrol_code = out.split_whitespace().find(|w| w.starts_with("ENR-")).unwrap_or_else(|| panic!("{out}")).to_string();
+    assert_eq!(smsotp(&["enrol", "revoke", ALICE]).0, 0);
     // a store that cannot be written: the action fails, and says so
     let state = &w.setup.state;
     fs::set_permissions(state, fs::Permissions::from_mode(0o777)).unwrap();
@@ -438,7 +445,7 @@ fn admin_actions_log_one_event_line_each() {
     let log = w.log();
     let admin: Vec<&str> = log.lines().filter(|l| l.contains("event=")).collect();
     let line = regex_lite::Regex::new(
-        r#"^<(\d+)>[A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d smsotp\[\d+\]: (event=admin action=[a-z_]+ user=\S+ result=(?:ok|failed) by=root(?: count=\d+)?)$"#,
+        r#"^<(\d+)>[A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d smsotp\[\d+\]: (event=admin action=[a-z_]+ user=\S+ result=(?:ok|failed) by=root(?: count=\d+)?(?: verify=(?:yes|no))?)$"#,
     )
     .unwrap();
     let bodies: Vec<String> = admin
@@ -456,9 +463,15 @@ fn admin_actions_log_one_event_line_each() {
             "event=admin action=backup_codes_generate user=alice result=ok by=root count=3",
             "event=admin action=unlock user=alice result=ok by=root",
             "event=admin action=backup_codes_revoke user=alice result=ok by=root",
+            "event=admin action=phone_set user=alice result=ok by=root verify=no",
+            "event=admin action=phone_remove user=alice result=ok by=root",
+            "event=admin action=enrol_issue user=alice result=ok by=root",
+            "event=admin action=enrol_revoke user=alice result=ok by=root",
             "event=admin action=unlock user=alice result=failed by=root",
         ]
     );
+    assert!(!log.contains(&enrol_code), "an enrolment code in the log");
+    assert!(!log.contains("15557654321"), "a full number in the log");
     for c in &codes {
         assert!(!log.contains(c.as_str()), "a backup code in the log");
     }

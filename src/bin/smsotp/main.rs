@@ -14,6 +14,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use pam_smsotp::audit::AdminAction;
 use pam_smsotp::config::{Config, DEFAULT_CONFIG_PATH};
 use pam_smsotp::log::{StderrLog, printable};
 
@@ -179,14 +180,26 @@ fn main() -> ExitCode {
         Command::BackupCodes(BackupCodes::Revoke { user }) => state::revoke(&config, &user),
         Command::State(StateCommand::Migrate) => state::migrate(&config),
         Command::Deliveries { since, failed } => deliveries::deliveries(&config, since, failed),
-        Command::Phone(PhoneCommand::Set { user, number, verify }) => phone::set(&config, phone::SetArgs { user, number, verify }, &log),
+        Command::Phone(PhoneCommand::Set { user, number, verify }) => {
+            let who = state::canonical(&user);
+            let done = phone::set(&config, phone::SetArgs { user, number, verify }, &log);
+            state::audited(AdminAction::PhoneSet, &who, &[("verify", if verify { "yes" } else { "no" })], done)
+        }
         Command::Phone(PhoneCommand::Show { user }) => phone::show(&config, &user, &log),
-        Command::Phone(PhoneCommand::Remove { user }) => phone::remove(&config, &user),
+        Command::Phone(PhoneCommand::Remove { user }) => {
+            state::audited(AdminAction::PhoneRemove, &state::canonical(&user), &[], phone::remove(&config, &user))
+        }
         Command::Phone(PhoneCommand::List) => phone::list(&config),
-        Command::Phone(PhoneCommand::Accept { user }) => phone::accept(&config, &user, &log),
-        Command::Enrol(EnrolCommand::Issue { user, ttl }) => enrol::issue(&config, &user, ttl),
+        Command::Phone(PhoneCommand::Accept { user }) => {
+            state::audited(AdminAction::PhoneAccept, &state::canonical(&user), &[], phone::accept(&config, &user, &log))
+        }
+        Command::Enrol(EnrolCommand::Issue { user, ttl }) => {
+            state::audited(AdminAction::EnrolIssue, &state::canonical(&user), &[], enrol::issue(&config, &user, ttl))
+        }
         Command::Enrol(EnrolCommand::Status { user }) => enrol::status(&config, &user),
-        Command::Enrol(EnrolCommand::Revoke { user }) => enrol::revoke(&config, &user),
+        Command::Enrol(EnrolCommand::Revoke { user }) => {
+            state::audited(AdminAction::EnrolRevoke, &state::canonical(&user), &[], enrol::revoke(&config, &user))
+        }
         Command::Report => report::report(&config),
     };
     match done {
