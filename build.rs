@@ -1,19 +1,31 @@
-//! Link the PAM module with packed relative relocations (DT_RELR): about 160 KB
-//! of the module's RELA entries become 2 KB. Only when building for the glibc
-//! of this machine and it is 2.36 or later, since an older ld.so cannot read
-//! them (the module then needs GLIBC_ABI_DT_RELR, which such a glibc lacks).
+//! Link arguments that make the PAM module smaller (it is loaded into every
+//! sshd, sudo and su process):
+//! - packed relative relocations (DT_RELR): about 160 KB of RELA entries
+//!   become 2 KB. Only when building for the glibc of this machine and it is
+//!   2.36 or later, since an older ld.so cannot read them (the module then
+//!   needs GLIBC_ABI_DT_RELR, which such a glibc lacks);
+//! - identical code folding (about 28 KB), which only LLD and gold know: only
+//!   when rustc links with its own LLD (x86_64 Linux, rustc 1.90 or later) and
+//!   the build does not choose another linker.
 
+use std::path::Path;
 use std::process::Command;
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-env-changed=CARGO_ENCODED_RUSTFLAGS");
     let target = std::env::var("TARGET").unwrap_or_default();
     let host = std::env::var("HOST").unwrap_or_default();
     let gnu = std::env::var("CARGO_CFG_TARGET_ENV").is_ok_and(|e| e == "gnu");
-    if target != host || !gnu || !glibc_reads_relr() {
+    if target != host || !gnu {
         return;
     }
-    println!("cargo:rustc-cdylib-link-arg=-Wl,-z,pack-relative-relocs");
+    if glibc_reads_relr() {
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-z,pack-relative-relocs");
+    }
+    if links_with_rust_lld(&target) {
+        println!("cargo:rustc-cdylib-link-arg=-Wl,--icf=all");
+    }
 }
 
 /// `getconf GNU_LIBC_VERSION` says "glibc 2.36" or later.
@@ -24,4 +36,20 @@ fn glibc_reads_relr() -> bool {
     let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
     let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
     (major, minor) >= (2, 36)
+}
+
+/// rustc's own LLD links this target: it ships one (rustup's toolchains do,
+/// distributions' often do not) and no flag picks another linker.
+fn links_with_rust_lld(target: &str) -> bool {
+    if target != "x86_64-unknown-linux-gnu" {
+        return false;
+    }
+    let flags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
+    if flags.contains("linker") {
+        return false;
+    }
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let Ok(out) = Command::new(rustc).args(["--print", "sysroot"]).output() else { return false };
+    let sysroot = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    Path::new(&sysroot).join("lib/rustlib").join(target).join("bin/gcc-ld/ld.lld").exists()
 }

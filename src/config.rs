@@ -313,13 +313,19 @@ impl Config {
     /// not part of the document.
     pub fn parse(text: &str) -> Result<Config, ParseError> {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        if nesting::deepest(text) > nesting::MAX_NESTING {
-            return Err(ParseError::Syntax(format!("arrays or inline tables nested deeper than {}", nesting::MAX_NESTING)));
-        }
-        let mut config: Config = basic_toml::from_str(text).map_err(|e| ParseError::Syntax(describe_toml_error(text, &e)))?;
+        let mut config = Config::decode(text)?;
         config.apply_defaults();
         config.validate().map_err(ParseError::Invalid)?;
         Ok(config)
+    }
+
+    /// TOML text as a `Config`, nothing checked or filled in yet. The one TOML
+    /// decoder of the module (the configuration and translation files).
+    fn decode(text: &str) -> Result<Config, ParseError> {
+        if nesting::deepest(text) > nesting::MAX_NESTING {
+            return Err(ParseError::Syntax(format!("arrays or inline tables nested deeper than {}", nesting::MAX_NESTING)));
+        }
+        basic_toml::from_str(text).map_err(|e| ParseError::Syntax(describe_toml_error(text, &e)))
     }
 
     fn apply_defaults(&mut self) {

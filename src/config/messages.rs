@@ -188,7 +188,7 @@ pub fn parse_translation(text: &str) -> Result<MessagesConfig, super::ParseError
             return Err(super::ParseError::Syntax(format!("line {}: a translation file starts with [messages]", n + 1)));
         }
     }
-    let config: super::Config = toml::from_str(text).map_err(|e| super::ParseError::Syntax(e.message().trim().replace('\n', ": ")))?;
+    let config = super::Config::decode(text)?;
     let messages = config.messages;
     if messages.include.is_some() {
         return Err(super::ParseError::Invalid(Invalid::new("messages.include", "a translation file cannot include another")));
