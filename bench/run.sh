@@ -204,9 +204,10 @@ factor), so the ratios say what pam_smsotp costs a login. Every run is fed its
 answer on stdin by the same feeder, \`bench/feed.sh\`, and must succeed. The
 feeder's start, pamtester and pam_wrapper are common to all stacks, so "median −
 pam_permit" is what a stack adds to a login. pam_smsotp's figure includes
-writing the SMS to the spool connector and the feeder's polling (every 1 ms)
-for that line to read the code back, so it is an upper bound on the module's
-own cost. The user logging in (\`nobody\`, \`BENCH_USER\`) exists in the name
+writing the SMS to the spool connector and the feeder reading it back (it
+waits on inotify for the spool's write, started while pamtester starts, as
+pam_google_authenticator's feeder forks oathtool), so it is an upper bound on
+the module's own cost. The user logging in (\`nobody\`, \`BENCH_USER\`) exists in the name
 service, as every real login's does. \`pam_smsotp (Redis backend)\` is the same
 module with \`[state] backend = "redis"\` on a local redis-server (AOF, fsync
 every second, an ACL user).
@@ -226,9 +227,9 @@ if ((write)); then
 
 <!-- Free text: `bench/run.sh --write` rewrites everything above this heading and keeps everything from it on. -->
 
-- The feeder polls the spool every 1 ms, so up to about 1 ms of pam_smsotp's
-  time can be the feeder waiting; pam_google_authenticator's answer
-  (`oathtool`) is computed while pamtester starts, so it adds little.
+- The feeder waits for the spool's write with inotifywait (started beside
+  pamtester, no polling); pam_google_authenticator's answer (`oathtool`) is
+  likewise computed while pamtester starts.
 - The benchmark config adds `[limits]` (`max_sends_per_hour = 1000`,
   `resend_cooldown = 0`) and a private `[state] dir`, so that a persistent
   store would neither refuse the repeated logins nor write to /var/lib.
