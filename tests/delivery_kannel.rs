@@ -90,4 +90,9 @@ fn a_rejected_sms_is_reported_failed_and_the_resend_goes_through_the_next_connec
     );
     let listed = smsotp_ok(&s, &["deliveries", "--failed"]);
     assert!(listed.contains("kannel-up") && !listed.contains("via kannel to"), "{listed}");
+    // the ticket summary counts the failure against the connector that failed
+    let report = smsotp_ok(&s, &["report"]);
+    let failures = report.split("delivery failures (last 24 hours):\n").nth(1).unwrap_or_else(|| panic!("{report}"));
+    assert!(failures.starts_with("  kannel-up: 1\n"), "{report}");
+    assert!(!failures.split("\n\n").next().unwrap_or("").contains("  kannel:"), "{report}");
 }

@@ -1,7 +1,7 @@
 //! The one log line per report: `event=delivery result=... reason=... connector=...
-//! seq=... user=... to=...`. Values with spaces, quotes or '=' are quoted, control
-//! characters dropped. (Issue 17 builds a shared audit-event encoder; this is
-//! the daemon's until they are unified.)
+//! seq=... user=... to=...`, in the encoding of the module's and `smsotp`'s
+//! audit lines (src/audit.rs): values with spaces, quotes or '=' quoted,
+//! control characters dropped.
 
 pub struct Event<'a> {
     pub result: &'a str,
@@ -14,7 +14,7 @@ pub struct Event<'a> {
 }
 
 pub fn format(e: &Event<'_>) -> String {
-    let fields = [
+    pam_smsotp::audit::encode(&[
         ("event", "delivery"),
         ("result", e.result),
         ("reason", e.reason),
@@ -22,20 +22,7 @@ pub fn format(e: &Event<'_>) -> String {
         ("seq", e.seq),
         ("user", e.user),
         ("to", e.to),
-    ];
-    fields.iter().map(|(k, v)| format!("{k}={}", value(v))).collect::<Vec<_>>().join(" ")
-}
-
-fn value(v: &str) -> String {
-    let clean: String = v.chars().filter(|c| !c.is_control()).collect();
-    if clean.is_empty() {
-        return "-".into();
-    }
-    if clean.chars().any(|c| c.is_whitespace() || c == '"' || c == '=' || c == '\\') {
-        let escaped = clean.replace('\\', "\\\\").replace('"', "\\\"");
-        return format!("\"{escaped}\"");
-    }
-    clean
+    ])
 }
 
 #[cfg(test)]
@@ -58,7 +45,7 @@ mod tests {
         );
         assert!(
             format(&Event { result: "refused", reason: "forged", connector: "", seq: "", user: "a\"b", to: "" })
-                .ends_with("connector=- seq=- user=\"a\\\"b\" to=-")
+                .ends_with("connector=\"\" seq=\"\" user=\"a\\\"b\" to=\"\"")
         );
     }
 }

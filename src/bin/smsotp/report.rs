@@ -3,13 +3,35 @@
 //! hour and day, backup codes running low (and delivery failures, once
 //! delivery reports are recorded).
 
+use std::collections::BTreeMap;
+
 use pam_smsotp::auth::Clock;
 use pam_smsotp::config::{Config, StateBackend};
+use pam_smsotp::dlr::record::DeliveryState;
+use pam_smsotp::state::delivery::report_store;
 use pam_smsotp::state::report::{Report, file_report};
 use pam_smsotp::state::{FileStore, RedisStore};
 use pam_smsotp::system::{SystemClock, hostname};
 
 use crate::Done;
+
+/// Failed delivery reports per connector in the last 24 hours; None while
+/// reports are off.
+fn delivery_failures(config: &Config, now: u64) -> Result<Option<BTreeMap<String, u64>>, crate::Failed> {
+    if !config.delivery.enabled() {
+        return Ok(None);
+    }
+    let listed = report_store(config).list(now.saturating_sub(DAY)).map_err(|e| crate::Failed::Error(e.to_string()))?;
+    let mut failures = BTreeMap::new();
+    for (sent, report) in listed {
+        if report.is_some_and(|r| r.state == DeliveryState::Failed) {
+            *failures.entry(sent.connector).or_insert(0) += 1;
+        }
+    }
+    Ok(Some(failures))
+}
+
+const DAY: u64 = 86_400;
 
 /// Backup codes at or below this are "running low".
 const LOW_BACKUP_CODES: u64 = 2;
@@ -28,6 +50,8 @@ pub fn report(config: &Config) -> Done {
             (format!("redis ({})", r.server_name().unwrap_or_default()), report)
         }
     };
+    let mut report = report;
+    report.delivery_failures = delivery_failures(config, now)?;
     print!("{}", render(config, &backend, now, &report));
     Ok(())
 }
@@ -73,7 +97,7 @@ fn render(config: &Config, backend: &str, now: u64, report: &Report) -> String {
 
     line("\ndelivery failures (last 24 hours):".into());
     match &report.delivery_failures {
-        None => line("  not recorded (delivery reports are off or not supported yet)".into()),
+        None => line("  not recorded (delivery reports are off: [delivery] callback_url)".into()),
         Some(failures) if failures.is_empty() => line("  none".into()),
         Some(failures) => {
             for (name, n) in failures {
