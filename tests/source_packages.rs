@@ -949,7 +949,7 @@ fn selinux_module_builds_loads_and_grants_each_pam_domain_what_the_module_needs(
         assert!(conf.contains(p), "conf/pam_smsotp.toml no longer uses {p}: relabel in packaging/selinux/pam_smsotp.fc");
     }
     let tmpfiles = fs::read_to_string(repo().join("packaging/tmpfiles.d/smsotp-dlrd.conf")).unwrap();
-    assert!(tmpfiles.contains("d /var/lib/pam_smsotp-dlr 0700 smsotp-dlr smsotp-dlr"), "{tmpfiles}");
+    assert!(tmpfiles.contains("d /var/lib/pam_smsotp-dlr 0700 smsotp-dlr smsotp-dlr 3d"), "old reports are cleaned: {tmpfiles}");
 }
 
 // ---------------------------------------------------------------------------
