@@ -37,8 +37,15 @@ fn report_after_real_logins_on_the_file_backend() {
     let o = s.login_as("bob", Stack::Probe, &[text("ABCD-EFGH-JK"), text("ABCD-EFGH-JK")], &[], |s| s.spool_texts());
     assert_eq!(o.rc, common::PAM_AUTH_ERR, "{o:#?}");
 
+    // an enrolled number beside the state files is not a user's state
+    let (rc, out) = smsotp(&s, &["phone", "set", "dave", "+15550001111"]);
+    assert_eq!(rc, 0, "{out}");
+    assert!(s.state.join("u-dave.numbers.json").exists());
+
     let (rc, out) = smsotp(&s, &["report"]);
     assert_eq!(rc, 0, "{out}");
+    assert!(!out.contains("numbers") && !out.contains("unreadable"), "{out}");
+    assert!(out.contains(", 3 users with state"), "alice, bob and carol only: {out}");
     let sent = s.spool_texts().len();
     assert_eq!(sent, 3, "{:?}", s.spool_texts());
     let locked = section(&out, "users locked now:");

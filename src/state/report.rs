@@ -63,7 +63,8 @@ pub fn file_report(store: &FileStore, dir: &Path, now: u64, lockout_window: u64)
     let mut stems: Vec<String> = entries
         .flatten()
         .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".json")).map(str::to_string))
-        .filter(|s| s.starts_with("u-") || s.starts_with("h-"))
+        // a user's stem has no '.' (escaped): u-alice.numbers.json is not a state file
+        .filter(|s| (s.starts_with("u-") || s.starts_with("h-")) && !s.contains('.'))
         .collect();
     stems.sort();
     for stem in stems {

@@ -183,7 +183,10 @@ fn migrate_files(config: &Config) -> Done {
     let (mut copied, mut skipped) = (0, 0);
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(stem) = name.strip_suffix(".json").filter(|s| s.starts_with("u-") || s.starts_with("h-")) else { continue };
+        // a user's stem has no '.' (escaped): u-alice.numbers.json is not a state file
+        let Some(stem) = name.strip_suffix(".json").filter(|s| (s.starts_with("u-") || s.starts_with("h-")) && !s.contains('.')) else {
+            continue;
+        };
         let state = std::fs::read(entry.path())
             .map_err(|e| e.to_string())
             .and_then(|b| pam_smsotp::state::decode(&b).map_err(|e| format!("{e:?}")));
