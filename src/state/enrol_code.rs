@@ -29,7 +29,8 @@ pub fn normalise(answer: &str) -> Option<Zeroizing<String>> {
     }
     let s: Zeroizing<String> =
         Zeroizing::new(answer.chars().filter(|c| *c != '-' && !c.is_whitespace()).map(|c| c.to_ascii_uppercase()).collect());
-    let body = s.strip_prefix(PREFIX).unwrap_or(&s);
+    // "ENR" only in front of a whole code: a bare code may itself start with E, N, R
+    let body = if s.len() == PREFIX.len() + LEN { s.strip_prefix(PREFIX)? } else { &s };
     (body.len() == LEN && body.bytes().all(|b| ALPHABET.contains(&b))).then(|| Zeroizing::new(body.to_string()))
 }
 
@@ -51,6 +52,15 @@ pub fn matches(answer: &str, hash: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_code_that_starts_with_the_prefix_letters_normalises_to_itself() {
+        // found by the numbers_decode fuzz target: "ENR" was stripped from a bare code
+        let code = normalise("ENR--ENR--2HBAHB2HBAHBA").expect("ENR + a code starting with ENR");
+        assert_eq!(code.as_str(), "ENR2HBAHB2HBAHBA");
+        assert_eq!(normalise(&code).as_deref().map(String::as_str), Some("ENR2HBAHB2HBAHBA"));
+        assert!(normalise("ENRK7WQ3MRD9XTP2HB").is_none(), "the prefix and 15 characters");
+    }
 
     #[test]
     fn codes_have_their_own_shape() {
