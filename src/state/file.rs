@@ -84,24 +84,10 @@ impl StateDir {
     /// Wait (up to 10 s) for the user's lock.
     pub fn lock(&self, user: &str) -> Result<UserLock, StoreError> {
         let path = self.path(user, ".lock");
-        let open = |create: bool| {
-            OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(create)
-                .truncate(false)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .open(&path)
-        };
-        let file = match open(false) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let f = open(true).map_err(|e| io(&path, e))?;
-                // a redo record must not vanish with the name of a new lock file
-                self.sync_dir().map_err(|e| io(&path, e))?;
-                f
-            }
+        // a redo record must not vanish with the name of a new lock file
+        let file = match self.open_or_create(&path, 0, true) {
+            Ok(Some(f)) => f,
+            Ok(None) => return Err(io(&path, std::io::ErrorKind::NotFound.into())),
             Err(e) => return Err(io(&path, e)),
         };
         let started = Instant::now();
@@ -242,10 +228,10 @@ impl StateDir {
         drop_records()
     }
 
-    /// `<stem>.redo`, the second file of redo records; created (and its name
-    /// made durable) only when `create` says so.
-    fn open_redo(&self, user: &str, create: bool) -> std::io::Result<Option<File>> {
-        let path = self.path(user, REDO_SUFFIX);
+    /// `path` read-write (never through a symlink), created 0600 when missing
+    /// and `create` says so, with the directory flushed so that the new name
+    /// lasts; None when it is missing and not to be created.
+    fn open_or_create(&self, path: &Path, flags: libc::c_int, create: bool) -> std::io::Result<Option<File>> {
         let open = |create: bool| {
             OpenOptions::new()
                 .read(true)
@@ -253,20 +239,26 @@ impl StateDir {
                 .create(create)
                 .truncate(false)
                 .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
-                .open(&path)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | flags)
+                .open(path)
         };
-        let file = match open(false) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !create => return Ok(None),
+        match open(false) {
+            Ok(f) => Ok(Some(f)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !create => Ok(None),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let f = open(true)?;
-                // the record must not vanish with the file's name
                 self.sync_dir()?;
-                f
+                Ok(Some(f))
             }
-            Err(e) => return Err(e),
-        };
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `<stem>.redo`, the second file of redo records; created (and its name
+    /// made durable) only when `create` says so.
+    fn open_redo(&self, user: &str, create: bool) -> std::io::Result<Option<File>> {
+        let path = self.path(user, REDO_SUFFIX);
+        let Some(file) = self.open_or_create(&path, libc::O_NONBLOCK, create)? else { return Ok(None) };
         if !file.metadata()?.is_file() {
             return Err(std::io::Error::other(format!("{} is not a plain file", path.display())));
         }
