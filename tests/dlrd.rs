@@ -190,8 +190,12 @@ fn hostile_requests_are_refused_and_the_daemon_stays_up() {
 
     // a flood of idle connections: the ones over the limit are told 503 at once, the daemon recovers
     let idle: Vec<TcpStream> = (0..40).map(|_| TcpStream::connect(("127.0.0.1", d.dlrd.port)).unwrap()).collect();
-    std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(d.dlrd.get(&path).0, 503);
+    // (on a busy machine the daemon may take a moment to take them all in)
+    let busy = (0..20).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        d.dlrd.get(&path).0 == 503
+    });
+    assert!(busy, "a request over the connection limit is told 503: {}", d.dlrd.output());
     drop(idle);
     std::thread::sleep(Duration::from_millis(300));
     assert!(d.dlrd.running(), "{}", d.dlrd.output());

@@ -508,15 +508,11 @@ fn pam_setup(url: &str, more: &str) -> Setup {
     s
 }
 
-/// Runs pamclient.py with SIGPIPE at its default action (Python ignores it on start), as
-/// a host that never touched it: a write the module makes to a dead socket would kill it.
-fn with_default_sigpipe(s: &mut Setup) {
-    let python = if std::path::Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
-    let code = "import runpy, signal, sys\n\
-                signal.signal(signal.SIGPIPE, signal.SIG_DFL)\n\
-                sys.argv = sys.argv[2:]\n\
-                runpy.run_path(sys.argv[0], run_name='__main__')\n";
-    s.prefix = vec![python.into(), "-c".into(), code.into()];
+/// One login by pamclient.py with SIGPIPE at its default action (Python ignores it on
+/// start), as a host that never touched it: a write the module makes to a dead socket
+/// would kill it.
+fn login_with_default_sigpipe(s: &Setup) -> Outcome {
+    s.login_as(USER, Stack::Probe, &[Reply::Code], &["--sigpipe-default"], |s| s.spool_texts())
 }
 
 #[test]
@@ -525,9 +521,8 @@ fn a_deeply_nested_reply_through_real_libpam_is_authinfo_unavail() {
     for (name, starttls) in [("search", ""), ("StartTLS", "starttls = true\n")] {
         let tag = if starttls.is_empty() { 0x64 } else { 0x78 };
         let server = fake(answer_with(move |id| deep(tag, id, 40_000)));
-        let mut s = pam_setup(&format!("ldap://127.0.0.1:{}", server.port), starttls);
-        with_default_sigpipe(&mut s);
-        let out = s.login(Stack::Probe, &[Reply::Code]);
+        let s = pam_setup(&format!("ldap://127.0.0.1:{}", server.port), starttls);
+        let out = login_with_default_sigpipe(&s);
         assert_eq!(out.rc, PAM_AUTHINFO_UNAVAIL, "{name}: {out:?}");
         assert!(out.log.contains(TOO_DEEP), "{name}: {}", out.log);
         assert!(s.spool_texts().is_empty(), "{name}");
@@ -560,9 +555,8 @@ fn a_reset_connection_raises_no_sigpipe_in_the_host() {
             std::fs::write(&ca, pem).unwrap();
             more.push_str(&format!("ca_file = \"{}\"\n", ca.display()));
         }
-        let mut s = pam_setup(&format!("{scheme}://127.0.0.1:{}", server.port), &more);
-        with_default_sigpipe(&mut s);
-        let out = s.login(Stack::Probe, &[Reply::Code]);
+        let s = pam_setup(&format!("{scheme}://127.0.0.1:{}", server.port), &more);
+        let out = login_with_default_sigpipe(&s);
         assert_eq!(out.rc, PAM_AUTHINFO_UNAVAIL, "{scheme}: {out:?}");
         assert!(out.log.contains("search failed"), "{scheme}: {}", out.log);
     }

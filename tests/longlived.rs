@@ -52,7 +52,8 @@ fn many_logins_in_one_process_leave_fds_and_threads_flat() {
     let code_file = texts.display().to_string();
     let cycles_arg = cycles.to_string();
     let mut cmd = s.client_command(USER, Stack::Probe, &["--cycles", &cycles_arg, "--users", &users, "--code-file", &code_file]);
-    let out = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).output().unwrap();
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let out = common::wrapper::spawn(&mut cmd).wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

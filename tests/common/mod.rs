@@ -20,6 +20,7 @@ pub mod slapd;
 pub mod sshd;
 pub mod syslog;
 pub mod world;
+pub mod wrapper;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -41,8 +42,6 @@ pub const PAM_MAXTRIES: i32 = 11;
 pub const PAM_CONV_ERR: i32 = 19;
 /// The probe stack turns the module's PAM_IGNORE into this (pam_debug auth=incomplete).
 pub const IGNORED: i32 = 31;
-
-static WRAPPER_STARTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// A loopback port nothing listens on (until someone binds it).
 pub fn free_port() -> u16 {
@@ -330,22 +329,25 @@ impl Setup {
         };
         let client = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/pamclient.py");
         let python = if Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
-        let mut cmd = match self.prefix.split_first() {
-            Some((program, args)) => {
-                let mut c = Command::new(program);
-                c.args(args).arg(python);
-                c
-            }
-            None => Command::new(python),
-        };
-        cmd.arg(client).args(["--service", service, "--user", user]).args(extra_args);
-        cmd.env_clear().env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+        // pam_wrapper is preloaded into the client alone: in a prefix (strace,
+        // unshare, sh) its constructor would set up a /tmp/pam.X of its own
+        let mut client_args: Vec<String> = Vec::new();
         if self.use_wrapper {
-            cmd.env("LD_PRELOAD", "libpam_wrapper.so")
-                .env("PAM_WRAPPER", "1")
-                .env("PAM_WRAPPER_SERVICE_DIR", self.dir.path())
-                .env("PAM_WRAPPER_DEBUGLEVEL", "3");
+            client_args.push("/usr/bin/env".into());
+            client_args.extend([
+                "LD_PRELOAD=libpam_wrapper.so".to_string(),
+                "PAM_WRAPPER=1".into(),
+                format!("PAM_WRAPPER_SERVICE_DIR={}", self.dir.path().display()),
+                "PAM_WRAPPER_DEBUGLEVEL=3".into(),
+            ]);
+            // a test's own settings (a service directory of its own) win
+            client_args.extend(self.env.iter().map(|(k, v)| format!("{k}={v}")));
         }
+        client_args.push(python.into());
+        let mut args = self.prefix.iter().cloned().chain(client_args);
+        let mut cmd = Command::new(args.next().expect("a program"));
+        cmd.args(args).arg(client).args(["--service", service, "--user", user]).args(extra_args);
+        cmd.env_clear().env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
@@ -364,14 +366,10 @@ impl Setup {
     ) -> Outcome {
         let mut cmd = self.client_command(user, stack, extra_args);
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        // pam_wrapper picks its copy directory /tmp/pam.X by lstat-then-mkdir
-        // when the client starts PAM, so two clients starting at once can share
-        // one and read each other's service files. Starts are taken one at a
-        // time: the lock is held until the client's first line, which comes
-        // after pam_start. The login's time starts once the lock is ours.
-        let mut starting = Some(WRAPPER_STARTS.lock().unwrap_or_else(|e| e.into_inner()));
+        // one client start at a time (see wrapper.rs); the login's time
+        // starts once its pam_wrapper directory is set up
+        let mut child = wrapper::spawn(&mut cmd);
         let started = Instant::now();
-        let mut child = cmd.spawn().expect("start pamclient");
         let mut stdin = child.stdin.take().expect("stdin");
         let stdout = BufReader::new(child.stdout.take().expect("stdout"));
         let mut stderr = child.stderr.take().expect("stderr");
@@ -386,7 +384,6 @@ impl Setup {
         let mut setcred = None;
         let mut threads = 0;
         for line in stdout.lines() {
-            starting.take();
             let line = line.expect("read");
             let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_else(|_| panic!("bad client line {line}"));
             if let Some(code) = v.get("rc") {
@@ -436,7 +433,6 @@ impl Setup {
                 let _ = stdin.flush();
             }
         }
-        drop(starting);
         drop(stdin);
         let _ = child.wait();
         let stderr = err_reader.join().unwrap_or_default();

@@ -5,10 +5,15 @@ with what it just saw arrive (the SMS code) and read the exact PAM return code.
 
 stdout: {"style": N, "msg": "..."} per message, then {"rc": N, "setcred": N}
 stdin:  {"answer": "..."} or {"fail": true} for each prompt (styles 1 and 2)
+
+When PAMCLIENT_READY names a file, a byte is appended to it first thing:
+pam_wrapper, preloaded, has set up its /tmp/pam.X by then (its constructor
+runs before us).
 """
 import argparse
 import ctypes
 import json
+import os
 import sys
 
 # Look the pam_* symbols up in the global scope, so that a preloaded pam_wrapper
@@ -69,6 +74,13 @@ def conversation(n, msgs, resp, _data):
 
 
 def main():
+    ready = os.environ.get("PAMCLIENT_READY")
+    if ready:
+        try:
+            with open(ready, "a") as f:
+                f.write("1")
+        except OSError:
+            pass
     p = argparse.ArgumentParser()
     p.add_argument("--service", required=True)
     p.add_argument("--user", required=True)
