@@ -3,6 +3,7 @@
 //! pam_matrix as the password step, the module as built by cargo, and
 //! tests/support/pamclient.py as the application. Beside it: `skip` (the
 //! `require!` macro), `arch` (where the system keeps its PAM modules),
+//! `wrapper` (one pam_wrapper client start at a time),
 //! `world`, `syslog` and `sshd` (real sshd, sudo, su
 //! and login in a private mount namespace), and the fake peers `gateway`,
 //! `kannel` and `slapd`.
