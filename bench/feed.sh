@@ -23,7 +23,7 @@ answer() {
     case $stack in
     permit) ;;
     google-authenticator) oathtool --totp -b "$ga_secret" ;;
-    smsotp | smsotp-redis)
+    smsotp*)
         # Wait for the module's write without polling: inotifywait starts while
         # pamtester does (as oathtool does for pam_google_authenticator) and
         # answers when the spool file is closed after a write.

@@ -5,9 +5,12 @@
 //! fsync of the directory). Every later write changes the file in place,
 //! behind a redo record: the new state, with a sequence number and the state it
 //! replaces, goes to the lock file or to `<stem>.redo` (whichever does not hold
-//! the newest record) and is fdatasynced (the
-//! write is durable from then on), then the state file is rewritten without a
-//! flush of its own, and the record stays. A writer killed (or a machine
+//! the newest record), padded to whole pages so that its file keeps its size,
+//! and is fdatasynced (the write is durable from then on: a flush of one data
+//! page), then the state file is rewritten without a flush of its own, and the
+//! record stays. A read under the lock checks the newest record against the
+//! file by content (a digest only when they differ) and leaves what it saw to
+//! the write that follows, which reads nothing again. A writer killed (or a machine
 //! stopped) anywhere leaves its record torn (the state file was not touched
 //! yet, and the previous record still stands for it) or whole; the next
 //! reader, under the same lock, writes the newest whole record through when
@@ -17,6 +20,7 @@
 //! free per write, which ext4 makes slow when inodes were freed recently (it
 //! skips them), and a second flush (of the directory).
 
+use std::cell::RefCell;
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -39,6 +43,16 @@ pub struct StateDir {
 /// dies). The lock file also holds the redo record of a write in progress.
 pub struct UserLock {
     file: File,
+    /// What the last read or write under this lock left: the newest redo
+    /// record's sequence number and the state file's bytes, so that the write
+    /// that follows a read reads neither again.
+    seen: RefCell<Option<Seen>>,
+}
+
+struct Seen {
+    /// 0 when no record stands.
+    seq: u64,
+    current: Vec<u8>,
 }
 
 /// The first line of a redo record: the payload's length and SHA-256 (so that
@@ -93,7 +107,7 @@ impl StateDir {
         let started = Instant::now();
         loop {
             match file.try_lock() {
-                Ok(()) => return Ok(UserLock { file }),
+                Ok(()) => return Ok(UserLock { file, seen: RefCell::new(None) }),
                 Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < LOCK_WAIT => std::thread::sleep(Duration::from_millis(5)),
                 Err(std::fs::TryLockError::WouldBlock) => {
                     return Err(StoreError::Io(format!("{}: still locked after {LOCK_WAIT:?}", path.display())));
@@ -107,19 +121,8 @@ impl StateDir {
     /// not parse is an error, never an empty state. A redo record left by a
     /// writer that died is written through first.
     pub fn read(&self, user: &str, lock: &UserLock) -> Result<UserState, StoreError> {
-        self.finish_interrupted_write(user, lock)?;
         let path = self.path(user, ".json");
-        let mut file = match OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(UserState::default()),
-            Err(e) => return Err(io(&path, e)),
-        };
-        let meta = file.metadata().map_err(|e| io(&path, e))?;
-        if !meta.is_file() || meta.len() > MAX_STATE_BYTES {
-            return Err(StoreError::Corrupt(format!("{} is not a state file", path.display())));
-        }
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).map_err(|e| StoreError::Corrupt(format!("{}: {e}", path.display())))?;
+        let Some(bytes) = self.finish_interrupted_write(user, lock)? else { return Ok(UserState::default()) };
         record::decode(&bytes).map_err(|e| match e {
             DecodeError::NewerVersion(version) => StoreError::NewerFormat { path: path.display().to_string(), version },
             DecodeError::Malformed(why) => StoreError::Corrupt(format!("{}: {why}", path.display())),
@@ -164,18 +167,22 @@ impl StateDir {
     /// for until the next write (so the file needs no flush of its own).
     fn write_in_place(&self, user: &str, path: &Path, file: &File, mode: u32, text: &[u8], lock: &UserLock) -> Result<(), StoreError> {
         let lock_path = path.with_extension("lock");
-        let mut current = Vec::new();
-        file.take(MAX_STATE_BYTES + 1).read_to_end(&mut current).map_err(|e| io(path, e))?;
-        let redo = self.open_redo(user, false).map_err(|e| io(&lock_path, e))?;
-        let newest = newest_record(&lock.file, redo.as_ref()).map_err(|e| io(&lock_path, e))?;
-        let seq = newest.map_or(1, |r| r.seq.saturating_add(1));
-        let record = redo_record(seq, text, &current);
-        let target = match (seq % 2, redo) {
-            (0, _) => None,
-            (_, Some(redo)) => Some(redo),
-            (_, None) => self.open_redo(user, true).map_err(|e| io(&lock_path, e))?,
+        let seen = lock.seen.borrow_mut().take();
+        let (newest, current) = match seen {
+            Some(seen) => (seen.seq, seen.current),
+            // a write with no read before it under this lock
+            None => {
+                let mut current = Vec::new();
+                file.take(MAX_STATE_BYTES + 1).read_to_end(&mut current).map_err(|e| io(path, e))?;
+                let redo = self.open_redo(user, false).map_err(|e| io(&lock_path, e))?;
+                let newest = newest_record(&lock.file, redo.as_ref()).map_err(|e| io(&lock_path, e))?;
+                (newest.map_or(0, |r| r.seq), current)
+            }
         };
-        put(target.as_ref().unwrap_or(&lock.file), &record).map_err(|e| io(&lock_path, e))?;
+        let seq = newest.saturating_add(1);
+        let record = redo_record(seq, text, &current);
+        let target = if seq % 2 == 0 { None } else { self.open_redo(user, true).map_err(|e| io(&lock_path, e))? };
+        put_record(target.as_ref().unwrap_or(&lock.file), &record).map_err(|e| io(&lock_path, e))?;
         let result = (|| {
             if mode & 0o7777 != 0o600 {
                 file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
@@ -183,39 +190,68 @@ impl StateDir {
             file.write_all_at(text, 0)?;
             file.set_len(text.len() as u64)
         })();
-        result.map_err(|e| io(path, e))
+        result.map_err(|e| io(path, e))?;
+        *lock.seen.borrow_mut() = Some(Seen { seq, current: text.to_vec() });
+        Ok(())
     }
 
-    /// Bring the state file in line with the newest whole redo record: write
-    /// it through when the file still holds the state it replaced (or a torn
-    /// write); drop the records when the file was changed since by another
-    /// hand, or when there is no state file to go to (one removed by hand is
-    /// not brought back). A torn record is never taken for a state.
-    fn finish_interrupted_write(&self, user: &str, lock: &UserLock) -> Result<(), StoreError> {
+    /// Bring the state file in line with the newest whole redo record, and
+    /// return its bytes (None: there is no state file). The record is written
+    /// through when the file still holds the state it replaced (or a torn
+    /// write); the records are dropped when the file was changed since by
+    /// another hand, or when there is no state file to go to (one removed by
+    /// hand is not brought back). A torn record is never taken for a state:
+    /// its digest is checked whenever the file is not already what it says.
+    fn finish_interrupted_write(&self, user: &str, lock: &UserLock) -> Result<Option<Vec<u8>>, StoreError> {
         let lock_path = self.path(user, ".lock");
+        let path = self.path(user, ".json");
         let redo = self.open_redo(user, false).map_err(|e| io(&lock_path, e))?;
         let drop_records = || {
             let dropped = lock.file.set_len(0).and_then(|()| redo.as_ref().map_or(Ok(()), |r| r.set_len(0)));
             dropped.map_err(|e| io(&lock_path, e))
         };
+        let not_a_state_file = || StoreError::Corrupt(format!("{} is not a state file", path.display()));
+        // O_NONBLOCK: a FIFO in the file's place must not hang the login
+        let file =
+            match OpenOptions::new().read(true).write(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK).open(&path)
+            {
+                Ok(file) => file,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    drop_records()?;
+                    *lock.seen.borrow_mut() = None;
+                    return Ok(None);
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EISDIR) => {
+                    drop_records()?;
+                    return Err(not_a_state_file());
+                }
+                Err(e) => return Err(io(&path, e)),
+            };
+        let meta = file.metadata().map_err(|e| io(&path, e))?;
+        if !meta.is_file() || meta.len() > MAX_STATE_BYTES {
+            drop_records()?;
+            return Err(not_a_state_file());
+        }
+        let mut current = Vec::with_capacity(meta.len() as usize + 1);
+        (&file).take(MAX_STATE_BYTES + 1).read_to_end(&mut current).map_err(|e| StoreError::Corrupt(format!("{}: {e}", path.display())))?;
+        let seen = |seq: u64, current: Vec<u8>| {
+            *lock.seen.borrow_mut() = Some(Seen { seq, current: current.clone() });
+            Ok(Some(current))
+        };
+        // the common case: the newest record is what the file holds
+        if let Some(seq) = newest_record_matching(&lock.file, redo.as_ref(), &current).map_err(|e| io(&lock_path, e))? {
+            return seen(seq, current);
+        }
         let Some(newest) = newest_record(&lock.file, redo.as_ref()).map_err(|e| io(&lock_path, e))? else {
             let leftover = lock.file.metadata().map_err(|e| io(&lock_path, e))?.len() > 0
                 || redo.as_ref().is_some_and(|r| r.metadata().is_ok_and(|m| m.len() > 0));
-            return if leftover { drop_records() } else { Ok(()) };
+            if leftover {
+                drop_records()?;
+            }
+            return seen(0, current);
         };
-        let path = self.path(user, ".json");
-        let mut file =
-            match OpenOptions::new().read(true).write(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK).open(&path)
-            {
-                Ok(file) if file.metadata().is_ok_and(|m| m.is_file()) => file,
-                Ok(_) => return drop_records(),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return drop_records(),
-                Err(e) => return Err(io(&path, e)),
-            };
-        let mut current = Vec::new();
-        (&mut file).take(MAX_STATE_BYTES + 1).read_to_end(&mut current).map_err(|e| io(&path, e))?;
         if current == newest.payload {
-            return Ok(());
+            return seen(newest.seq, current);
         }
         let unfinished = match &newest.replaced {
             Some(old) => torn_between(&current, old, &newest.payload),
@@ -224,8 +260,11 @@ impl StateDir {
         if unfinished {
             // flushed here, so that the records may go
             put(&file, &newest.payload).map_err(|e| io(&path, e))?;
+            drop_records()?;
+            return seen(0, newest.payload);
         }
-        drop_records()
+        drop_records()?;
+        seen(0, current)
     }
 
     /// `path` read-write (never through a symlink), created 0600 when missing
@@ -293,8 +332,10 @@ impl StateDir {
         });
         if let Err(e) = result {
             let _ = std::fs::remove_file(&temp);
+            *lock.seen.borrow_mut() = None;
             return Err(io(path, e));
         }
+        *lock.seen.borrow_mut() = Some(Seen { seq: 0, current: text.to_vec() });
         Ok(())
     }
 
@@ -308,6 +349,44 @@ fn put(file: &File, bytes: &[u8]) -> std::io::Result<()> {
     file.write_all_at(bytes, 0)?;
     file.set_len(bytes.len() as u64)?;
     file.sync_data()
+}
+
+/// Write a redo record durably at the start of its file, padded to whole
+/// pages and never truncating: a flush of data alone, with no size change to
+/// write (the header says where the record ends).
+fn put_record(file: &File, record: &[u8]) -> std::io::Result<()> {
+    const PAGE: usize = 4096;
+    let mut padded = Vec::with_capacity(record.len().div_ceil(PAGE) * PAGE);
+    padded.extend_from_slice(record);
+    padded.resize(record.len().div_ceil(PAGE) * PAGE, 0);
+    file.write_all_at(&padded, 0)?;
+    file.sync_data()
+}
+
+/// The sequence number of the newest record (by its header) when that
+/// record's payload is exactly `current`: the state file already holds it,
+/// whether or not the record is whole, so its digest need not be checked.
+fn newest_record_matching(lock: &File, redo: Option<&File>, current: &[u8]) -> std::io::Result<Option<u64>> {
+    let mut newest: Option<(u64, &File, u64, usize)> = None;
+    for (file, odd) in [(Some(lock), false), (redo, true)] {
+        let Some(file) = file else { continue };
+        if let Some((header, body_at)) = read_header(file)?
+            && header.seq % 2 == u64::from(odd)
+            && newest.is_none_or(|(seq, ..)| header.seq > seq)
+        {
+            newest = Some((header.seq, file, body_at, header.len));
+        }
+    }
+    let Some((seq, file, body_at, len)) = newest else { return Ok(None) };
+    if len != current.len() {
+        return Ok(None);
+    }
+    let mut payload = vec![0; len];
+    match file.read_exact_at(&mut payload, body_at) {
+        Ok(()) => Ok((payload == current).then_some(seq)),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// A whole redo record: its sequence number, the state it carries, and the
@@ -351,8 +430,9 @@ fn newest_record(lock: &File, redo: Option<&File>) -> std::io::Result<Option<Red
     Ok(newest)
 }
 
-/// The record in `file`, if it is whole.
-fn read_record(file: &File) -> std::io::Result<Option<Redo>> {
+/// The header of the record in `file` and where its body starts, if the
+/// header parses (the record may still be torn).
+fn read_header(file: &File) -> std::io::Result<Option<(RedoHeader, u64)>> {
     let available = file.metadata()?.len();
     if available == 0 {
         return Ok(None);
@@ -362,11 +442,21 @@ fn read_record(file: &File) -> std::io::Result<Option<Redo>> {
     let Some(newline) = head.iter().position(|&b| b == b'\n') else { return Ok(None) };
     let Some(header) = std::str::from_utf8(&head[..newline]).ok().and_then(RedoHeader::parse) else { return Ok(None) };
     let body_len = header.len.saturating_add(header.old_len.unwrap_or(0));
-    if body_len as u64 > 2 * MAX_STATE_BYTES || (newline + 1 + body_len) as u64 > available {
+    if body_len as u64 > 2 * MAX_STATE_BYTES {
+        return Ok(None);
+    }
+    Ok(Some((header, newline as u64 + 1)))
+}
+
+/// The record in `file`, if it is whole.
+fn read_record(file: &File) -> std::io::Result<Option<Redo>> {
+    let Some((header, body_at)) = read_header(file)? else { return Ok(None) };
+    let body_len = header.len.saturating_add(header.old_len.unwrap_or(0));
+    if body_at + body_len as u64 > file.metadata()?.len() {
         return Ok(None);
     }
     let mut body = vec![0; body_len];
-    file.read_exact_at(&mut body, newline as u64 + 1)?;
+    file.read_exact_at(&mut body, body_at)?;
     if hex_sha256(&body) != header.digest {
         return Ok(None);
     }
@@ -523,6 +613,53 @@ mod tests {
         d.write("alice", &UserState::default(), &lock).unwrap();
         assert_eq!(serde_json::from_slice::<UserState>(&std::fs::read(&json).unwrap()).unwrap(), UserState::default());
         assert!(std::fs::metadata(&lock_path).unwrap().len() > 0);
+    }
+
+    #[test]
+    fn records_fill_whole_pages_so_that_a_flush_changes_no_file_size() {
+        let Some((t, d)) = dir() else { return };
+        let lock_path = t.path().join("u-alice.lock");
+        let sizes = || [std::fs::metadata(&lock_path).unwrap().len(), std::fs::metadata(lock_path.with_extension("redo")).unwrap().len()];
+        let mut before = None;
+        for n in 1..8 {
+            let lock = d.lock("alice").unwrap();
+            let _ = d.read("alice", &lock).unwrap();
+            d.write("alice", &state(n), &lock).unwrap();
+            drop(lock);
+            if n < 3 {
+                continue;
+            }
+            let now = sizes();
+            assert!(now.iter().all(|len| len % 4096 == 0 && *len > 0), "{now:?}");
+            if let Some(before) = before {
+                assert_eq!(now, before, "state {n}: the record files kept their size");
+            }
+            before = Some(now);
+            let lock = d.lock("alice").unwrap();
+            assert_eq!(d.read("alice", &lock).unwrap(), state(n));
+        }
+    }
+
+    #[test]
+    fn a_record_the_file_already_holds_is_kept_without_its_digest_and_numbers_the_next() {
+        let Some((t, d)) = dir() else { return };
+        let json = t.path().join("u-alice.json");
+        let lock_path = t.path().join("u-alice.lock");
+        let old = serde_json::to_vec(&state(1)).unwrap();
+        let new = serde_json::to_vec(&state(2)).unwrap();
+        std::fs::write(&json, &new).unwrap();
+        // whole payload, torn tail (the old state): the file holds what it carries
+        let record = record_for(7, &state(2), &old);
+        put_record(&lock_path, true, &record[..record.len() - 4]);
+        let lock = d.lock("alice").unwrap();
+        assert_eq!(d.read("alice", &lock).unwrap(), state(2));
+        assert!(std::fs::metadata(lock_path.with_extension("redo")).unwrap().len() > 0, "left alone");
+        d.write("alice", &state(3), &lock).unwrap();
+        drop(lock);
+        let lock = d.lock("alice").unwrap();
+        let newest = newest_record(&lock.file, d.open_redo("alice", false).unwrap().as_ref()).unwrap().unwrap();
+        assert_eq!((newest.seq, newest.payload), (8, serde_json::to_vec(&state(3)).unwrap()), "numbered after the one seen");
+        assert_eq!(d.read("alice", &lock).unwrap(), state(3));
     }
 
     #[test]
