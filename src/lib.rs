@@ -13,6 +13,7 @@ pub mod dlr;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod hex;
 pub mod log;
 pub mod message;
 pub mod net;

@@ -109,7 +109,7 @@ pub fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), RecordEr
     let dirfd = open_dir(dir)?;
     let mut nonce = [0u8; 6];
     getrandom::fill(&mut nonce).map_err(|e| RecordError::Io(dir.display().to_string(), e.to_string()))?;
-    let temp = format!(".{name}.{}.tmp", nonce.iter().map(|b| format!("{b:02x}")).collect::<String>());
+    let temp = format!(".{name}.{}.tmp", crate::hex::lower(&nonce));
     let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     let fd = openat(&dirfd, temp.as_str(), flags, Mode::from_bits_truncate(0o644)).map_err(at)?;
     let result = (|| {

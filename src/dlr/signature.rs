@@ -102,7 +102,7 @@ fn telnyx(public_key: &str, s: &Signed<'_>) -> Result<(), SignatureError> {
 }
 
 fn hex_sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex::lower(&Sha256::digest(bytes))
 }
 
 fn messagebird(key: &str, s: &Signed<'_>) -> Result<(), SignatureError> {

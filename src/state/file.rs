@@ -491,7 +491,7 @@ impl RedoHeader {
 }
 
 fn hex_sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex::lower(&Sha256::digest(bytes))
 }
 
 fn io(path: &Path, e: std::io::Error) -> StoreError {

@@ -236,7 +236,7 @@ impl RedisStore {
     fn nonce() -> Result<String, StoreError> {
         let mut bytes = [0u8; 12];
         getrandom::fill(&mut bytes).map_err(|e| StoreError::Io(format!("no randomness: {e}")))?;
-        Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+        Ok(crate::hex::lower(&bytes))
     }
 
     fn send_allowance(&mut self, user: &str, now: Duration, record: bool) -> Result<SendAllowance, StoreError> {

@@ -131,7 +131,7 @@ pub struct Script {
 impl Script {
     pub fn new(code: &'static str) -> Script {
         let digest = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, code.as_bytes());
-        let hash = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        let hash = crate::hex::lower(digest.as_ref());
         Script { code, hash }
     }
 
