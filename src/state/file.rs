@@ -310,28 +310,13 @@ impl StateDir {
     /// and one left by a killed writer is simply overwritten.
     fn replace(&self, user: &str, path: &Path, text: &[u8], lock: &UserLock) -> Result<(), StoreError> {
         let temp = self.dir.join(format!(".{}.tmp", stem(user)));
-        let result = (|| {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .open(&temp)?;
-            // the caller's umask (0777 under a hostile sudo) must not decide the mode
-            f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-            f.write_all(text)?;
-            f.sync_all()?;
-            std::fs::rename(&temp, path)?;
-            self.sync_dir()
-        })();
+        let result = replace_file(&self.dir, &temp, path, text);
         // a record of the file this one replaced must not be written over it
         let result = result.and_then(|()| lock.file.set_len(0)).and_then(|()| match self.open_redo(user, false)? {
             Some(redo) => redo.set_len(0),
             None => Ok(()),
         });
         if let Err(e) = result {
-            let _ = std::fs::remove_file(&temp);
             *lock.seen.borrow_mut() = None;
             return Err(io(path, e));
         }
@@ -342,6 +327,31 @@ impl StateDir {
     fn sync_dir(&self) -> std::io::Result<()> {
         File::open(&self.dir)?.sync_all()
     }
+}
+
+/// Put `text` at `path` atomically and durably: written to `temp` (0600
+/// whatever the caller's umask, never through a symlink), fsynced, renamed
+/// over `path`, then `dir` fsynced. `temp` is removed when a step fails.
+pub(super) fn replace_file(dir: &Path, temp: &Path, path: &Path, text: &[u8]) -> std::io::Result<()> {
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(temp)?;
+        // the caller's umask (0777 under a hostile sudo) must not decide the mode
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        f.write_all(text)?;
+        f.sync_all()?;
+        std::fs::rename(temp, path)?;
+        File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(temp);
+    }
+    result
 }
 
 /// Make `file` hold exactly `bytes`, durably (data and size; not times).

@@ -6,8 +6,8 @@
 //! by the next write.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -130,25 +130,7 @@ impl FileNumbers {
         let path = self.path(user, SUFFIX);
         let text = serde_json::to_vec(&OnDisk::of(numbers)).map_err(|e| StoreError::Io(e.to_string()))?;
         let temp = self.dir.join(format!(".{}.numbers.tmp", file_stem(user)));
-        let result = (|| {
-            let mut f = OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .open(&temp)?;
-            f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-            f.write_all(&text)?;
-            f.sync_all()?;
-            std::fs::rename(&temp, &path)?;
-            File::open(&self.dir)?.sync_all()
-        })();
-        if let Err(e) = result {
-            let _ = std::fs::remove_file(&temp);
-            return Err(io(&path, e));
-        }
-        Ok(())
+        super::file::replace_file(&self.dir, &temp, &path, &text).map_err(|e| io(&path, e))
     }
 
     fn update<T>(&self, user: &str, change: impl FnOnce(&mut UserNumbers) -> T) -> Result<T, StoreError> {
@@ -332,6 +314,7 @@ pub fn open(config: &Config) -> Box<dyn Numbers> {
 mod tests {
     use super::*;
     use crate::auth::NumberVia;
+    use std::os::unix::fs::PermissionsExt;
 
     pub(crate) fn dir() -> Option<(tempfile::TempDir, FileNumbers)> {
         if !nix::unistd::geteuid().is_root() {
