@@ -129,6 +129,23 @@ impl StateDir {
         })
     }
 
+    /// The user's state as the file holds it, read without the lock and
+    /// without finishing an interrupted write; None when the file is not a
+    /// plain state file of ours or does not decode (a write in progress may
+    /// tear it), so that the caller takes the locked path. No file: the default.
+    pub fn peek(&self, user: &str) -> Option<UserState> {
+        let path = self.path(user, ".json");
+        let file = match OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK).open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(UserState::default()),
+            Err(_) => return None,
+        };
+        let meta = file.metadata().ok().filter(|m| m.is_file() && m.len() <= MAX_STATE_BYTES)?;
+        let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
+        (&file).take(MAX_STATE_BYTES + 1).read_to_end(&mut bytes).ok()?;
+        record::decode(&bytes).ok()
+    }
+
     /// The trustworthy backup codes of a state file that does not decode.
     pub fn salvage_backup_codes(&self, user: &str, _lock: &UserLock) -> Result<Vec<String>, StoreError> {
         let path = self.path(user, ".json");

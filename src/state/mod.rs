@@ -99,6 +99,23 @@ impl FileStore {
         Ok(state)
     }
 
+    /// The user's state as it stands at `now`, for a decision that a locked
+    /// step makes again (the flow's early lock check: the send reservation,
+    /// a failure, a backup code and a success each check the lock under the
+    /// user's lock). Read without the lock when the file decodes and holds no
+    /// time from the future; otherwise as `read` does (which finishes an
+    /// interrupted write and writes clamped times back).
+    pub fn glance(&self, user: &str, now: u64) -> Result<UserState, StoreError> {
+        if let Some(stored) = self.dir.peek(user) {
+            let mut state = stored.clone();
+            state.clamp(now, &self.limits, self.grace);
+            if state == stored {
+                return Ok(state);
+            }
+        }
+        self.read(user, now)
+    }
+
     /// Replace the state whatever it holds now (for `smsotp unlock` on a corrupt file).
     pub fn reset(&self, user: &str, state: &UserState) -> Result<(), StoreError> {
         let lock = self.dir.lock(user)?;
@@ -118,11 +135,15 @@ fn secs(d: Duration) -> u64 {
 
 impl Store for FileStore {
     fn locked_until(&mut self, user: &str, now: Duration) -> Result<Option<Duration>, StoreError> {
-        Ok(self.read(user, secs(now))?.locked_until(secs(now)).map(Duration::from_secs))
+        Ok(self.glance(user, secs(now))?.locked_until(secs(now)).map(Duration::from_secs))
     }
 
+    /// Under the lock: grace lets a login in without a code, so it is never
+    /// decided on a glance, and a locked user has none (the early lock check
+    /// is a glance).
     fn grace_active(&mut self, user: &str, key: &str, now: Duration) -> Result<bool, StoreError> {
-        Ok(self.read(user, secs(now))?.grace_active(key, secs(now)))
+        let state = self.read(user, secs(now))?;
+        Ok(state.grace_active(key, secs(now)) && state.locked_until(secs(now)).is_none())
     }
 
     fn reserve_send(&mut self, user: &str, now: Duration) -> Result<SendAllowance, StoreError> {
@@ -189,5 +210,75 @@ impl Store for FileStore {
                 None => BackupUse::NoMatch,
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    const NOW: u64 = 1_800_000_000;
+
+    /// A file store of its own, locking after two failures for 900 s, with
+    /// grace; None (and a visible reason) unless root owns what it creates.
+    fn store() -> Option<(tempfile::TempDir, FileStore)> {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("SKIPPED: state glance tests: the state directory must be owned by root");
+            return None;
+        }
+        let t = tempfile::tempdir().unwrap();
+        let mut c = Config::default();
+        c.state.dir = t.path().join("state");
+        c.limits.lockout_failures = 2;
+        c.limits.lockout_duration = 900;
+        c.policy.grace = 600;
+        let s = FileStore::open(&c).unwrap();
+        Some((t, s))
+    }
+
+    fn at(secs: u64) -> Duration {
+        Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn the_early_lock_check_does_not_wait_for_the_lock_and_sees_a_lock() {
+        let Some((_t, mut s)) = store() else { return };
+        assert!(s.record_success("alice", Some("sshd/192.0.2.7"), at(NOW)).unwrap());
+        assert!(s.grace_active("alice", "sshd/192.0.2.7", at(NOW)).unwrap());
+        for _ in 0..2 {
+            s.record_failure("alice", at(NOW)).unwrap();
+        }
+        let held = s.dir.lock("alice").unwrap();
+        let started = Instant::now();
+        assert_eq!(s.locked_until("alice", at(NOW + 1)).unwrap(), Some(at(NOW + 900)));
+        assert!(started.elapsed() < Duration::from_secs(5), "a glance waited for the user's lock");
+        drop(held);
+        // grace is never granted on a glance (the lock check is one): under the
+        // lock, and not to a locked user
+        assert!(!s.grace_active("alice", "sshd/192.0.2.7", at(NOW + 3)).unwrap());
+    }
+
+    #[test]
+    fn a_glance_that_meets_a_time_from_the_future_writes_the_clamped_time_back() {
+        let Some((_t, mut s)) = store() else { return };
+        for _ in 0..2 {
+            s.record_failure("alice", at(NOW + 10 * 365 * 86_400)).unwrap();
+        }
+        // the clock stepped back ten years: the lock ends 900 s after it is first seen
+        assert_eq!(s.locked_until("alice", at(NOW)).unwrap(), Some(at(NOW + 900)));
+        assert_eq!(s.dir.peek("alice").unwrap().locked_until, Some(NOW + 900), "written back");
+        assert_eq!(s.locked_until("alice", at(NOW + 901)).unwrap(), None, "and it ends");
+    }
+
+    #[test]
+    fn a_state_file_that_does_not_decode_takes_the_locked_path_and_is_an_error() {
+        let Some((t, mut s)) = store() else { return };
+        s.record_failure("alice", at(NOW)).unwrap();
+        let path = t.path().join("state/u-alice.json");
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+        assert!(s.dir.peek("alice").is_none());
+        assert!(matches!(s.locked_until("alice", at(NOW)), Err(StoreError::Corrupt(_))));
     }
 }
