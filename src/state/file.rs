@@ -122,8 +122,12 @@ impl StateDir {
     /// writer that died is written through first.
     pub fn read(&self, user: &str, lock: &UserLock) -> Result<UserState, StoreError> {
         let path = self.path(user, ".json");
-        let Some(bytes) = self.finish_interrupted_write(user, lock)? else { return Ok(UserState::default()) };
-        record::decode(&bytes).map_err(|e| match e {
+        // what an earlier step under this lock saw is stale once a read fails
+        lock.seen.borrow_mut().take();
+        let seen = self.finish_interrupted_write(user, lock)?;
+        let decoded = seen.as_ref().map_or(Ok(UserState::default()), |s| record::decode(&s.current));
+        *lock.seen.borrow_mut() = seen;
+        decoded.map_err(|e| match e {
             DecodeError::NewerVersion(version) => StoreError::NewerFormat { path: path.display().to_string(), version },
             DecodeError::Malformed(why) => StoreError::Corrupt(format!("{}: {why}", path.display())),
         })
@@ -140,10 +144,7 @@ impl StateDir {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Some(UserState::default()),
             Err(_) => return None,
         };
-        let meta = file.metadata().ok().filter(|m| m.is_file() && m.len() <= MAX_STATE_BYTES)?;
-        let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
-        (&file).take(MAX_STATE_BYTES + 1).read_to_end(&mut bytes).ok()?;
-        record::decode(&bytes).ok()
+        record::decode(&read_state_file(&file).ok()??).ok()
     }
 
     /// The trustworthy backup codes of a state file that does not decode.
@@ -213,13 +214,14 @@ impl StateDir {
     }
 
     /// Bring the state file in line with the newest whole redo record, and
-    /// return its bytes (None: there is no state file). The record is written
+    /// return its bytes with the newest record's number (None: there is no
+    /// state file). The record is written
     /// through when the file still holds the state it replaced (or a torn
     /// write); the records are dropped when the file was changed since by
     /// another hand, or when there is no state file to go to (one removed by
     /// hand is not brought back). A torn record is never taken for a state:
     /// its digest is checked whenever the file is not already what it says.
-    fn finish_interrupted_write(&self, user: &str, lock: &UserLock) -> Result<Option<Vec<u8>>, StoreError> {
+    fn finish_interrupted_write(&self, user: &str, lock: &UserLock) -> Result<Option<Seen>, StoreError> {
         let lock_path = self.path(user, ".lock");
         let path = self.path(user, ".json");
         let redo = self.open_redo(user, false).map_err(|e| io(&lock_path, e))?;
@@ -235,7 +237,6 @@ impl StateDir {
                 Ok(file) => file,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     drop_records()?;
-                    *lock.seen.borrow_mut() = None;
                     return Ok(None);
                 }
                 Err(e) if e.raw_os_error() == Some(libc::EISDIR) => {
@@ -244,17 +245,11 @@ impl StateDir {
                 }
                 Err(e) => return Err(io(&path, e)),
             };
-        let meta = file.metadata().map_err(|e| io(&path, e))?;
-        if !meta.is_file() || meta.len() > MAX_STATE_BYTES {
+        let Some(current) = read_state_file(&file).map_err(|e| StoreError::Corrupt(format!("{}: {e}", path.display())))? else {
             drop_records()?;
             return Err(not_a_state_file());
-        }
-        let mut current = Vec::with_capacity(meta.len() as usize + 1);
-        (&file).take(MAX_STATE_BYTES + 1).read_to_end(&mut current).map_err(|e| StoreError::Corrupt(format!("{}: {e}", path.display())))?;
-        let seen = |seq: u64, current: Vec<u8>| {
-            *lock.seen.borrow_mut() = Some(Seen { seq, current: current.clone() });
-            Ok(Some(current))
         };
+        let seen = |seq: u64, current: Vec<u8>| Ok(Some(Seen { seq, current }));
         // the common case: the newest record is what the file holds
         if let Some(seq) = newest_record_matching(&lock.file, redo.as_ref(), &current).map_err(|e| io(&lock_path, e))? {
             return seen(seq, current);
@@ -369,6 +364,18 @@ pub(super) fn replace_file(dir: &Path, temp: &Path, path: &Path, text: &[u8]) ->
         let _ = std::fs::remove_file(temp);
     }
     result
+}
+
+/// The whole of an open state file; None when it is not a plain file or is
+/// larger than a state can be.
+fn read_state_file(file: &File) -> std::io::Result<Option<Vec<u8>>> {
+    let meta = file.metadata()?;
+    if !meta.is_file() || meta.len() > MAX_STATE_BYTES {
+        return Ok(None);
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
+    file.take(MAX_STATE_BYTES + 1).read_to_end(&mut bytes)?;
+    Ok(Some(bytes))
 }
 
 /// Make `file` hold exactly `bytes`, durably (data and size; not times).
@@ -600,7 +607,7 @@ mod tests {
     }
 
     /// A record in the lock file (`odd` false) or in the redo file beside it.
-    fn put_record(lock_path: &Path, odd: bool, record: &[u8]) {
+    fn plant_record(lock_path: &Path, odd: bool, record: &[u8]) {
         let path = if odd { lock_path.with_extension("redo") } else { lock_path.to_path_buf() };
         std::fs::write(path, record).unwrap();
     }
@@ -677,7 +684,7 @@ mod tests {
         std::fs::write(&json, &new).unwrap();
         // whole payload, torn tail (the old state): the file holds what it carries
         let record = record_for(7, &state(2), &old);
-        put_record(&lock_path, true, &record[..record.len() - 4]);
+        plant_record(&lock_path, true, &record[..record.len() - 4]);
         let lock = d.lock("alice").unwrap();
         assert_eq!(d.read("alice", &lock).unwrap(), state(2));
         assert!(std::fs::metadata(lock_path.with_extension("redo")).unwrap().len() > 0, "left alone");
@@ -702,7 +709,7 @@ mod tests {
         for (json_bytes, applied) in [(old.clone(), true), (torn, true), (new.clone(), false)] {
             std::fs::write(&json, &json_bytes).unwrap();
             let _ = std::fs::remove_file(&lock_path);
-            put_record(&lock_path, true, &record_for(5, &state(7), &old));
+            plant_record(&lock_path, true, &record_for(5, &state(7), &old));
             let lock = d.lock("alice").unwrap();
             assert_eq!(d.read("alice", &lock).unwrap(), state(7), "the recorded write is not lost");
             drop(lock);
@@ -713,9 +720,9 @@ mod tests {
         // the newest record torn (its writer died in it): the previous one stands
         std::fs::write(&json, &old).unwrap();
         let _ = std::fs::remove_file(&lock_path);
-        put_record(&lock_path, true, &record_for(5, &state(7), &old));
+        plant_record(&lock_path, true, &record_for(5, &state(7), &old));
         let newer = record_for(6, &state(9), &new);
-        put_record(&lock_path, false, &newer[..newer.len() - 3]);
+        plant_record(&lock_path, false, &newer[..newer.len() - 3]);
         let lock = d.lock("alice").unwrap();
         assert_eq!(d.read("alice", &lock).unwrap(), state(7));
         drop(lock);
@@ -736,7 +743,7 @@ mod tests {
         let lock_path = t.path().join("u-alice.lock");
         let old = serde_json::to_vec(&state(1)).unwrap();
         std::fs::write(&json, serde_json::to_vec(&state(3)).unwrap()).unwrap();
-        put_record(&lock_path, true, &record_for(5, &state(7), &old));
+        plant_record(&lock_path, true, &record_for(5, &state(7), &old));
         let lock = d.lock("alice").unwrap();
         assert_eq!(d.read("alice", &lock).unwrap(), state(3), "the edit stands");
         assert_eq!(std::fs::metadata(&lock_path).unwrap().len(), 0, "and the stale record is gone");
@@ -766,7 +773,7 @@ mod tests {
             std::fs::write(&json, &old).unwrap();
             let _ = std::fs::remove_file(&lock_path);
             let _ = std::fs::remove_file(lock_path.with_extension("redo"));
-            put_record(&lock_path, odd, &bad);
+            plant_record(&lock_path, odd, &bad);
             let lock = d.lock("alice").unwrap();
             assert_eq!(d.read("alice", &lock).unwrap(), state(1), "{}", String::from_utf8_lossy(&bad[..bad.len().min(80)]));
             assert_eq!(std::fs::metadata(&lock_path).unwrap().len(), 0);
