@@ -33,7 +33,7 @@ trap 'rm -rf "$work"' EXIT
 git archive --format=tar HEAD Cargo.toml Cargo.lock | tar -x -C "$work"
 mkdir -p "$work/src" && : > "$work/src/lib.rs"
 # the manifest names its targets' files; cargo vendor only reads the manifest and the lock
-git archive --format=tar HEAD src | tar -x -C "$work"
+git archive --format=tar HEAD src module | tar -x -C "$work"
 (cd "$work" && { cargo vendor --offline --locked --versioned-dirs vendor >/dev/null 2>"$work/vendor.log" \
   || { rm -rf vendor; cargo vendor --locked --versioned-dirs vendor >/dev/null; }; })
 mkdir -p "$work/.cargo"

@@ -303,6 +303,26 @@ fn bad_permissions_unknown_keys_and_bad_arguments_are_service_errors() {
     assert!(out.log.contains("unknown module argument \"nullok\""), "{}", out.log);
 }
 
+/// The module links its own unwinder (module/build.rs): a panic inside the
+/// built .so unwinds to the entry point, which answers PAM_SERVICE_ERR and
+/// prints nothing, and the client process ends normally.
+#[test]
+fn a_panic_in_the_module_is_a_silent_service_error_and_the_host_lives_on() {
+    require!(Root, PamWrapper);
+    let mut s = Setup::new("");
+    s.set_module_args("debug test_panic");
+    let out = s.login(Stack::Probe, &[Reply::Code]);
+    assert_eq!(out.rc, PAM_SERVICE_ERR, "{out:?}");
+    assert!(!out.log.contains("135790") && !out.log.contains("panicked"), "{}", out.log);
+    // the panic, not the argument parser (which refuses `test_panic` when the
+    // module is built without the tests' feature)
+    assert!(!out.log.contains("unknown module argument"), "{}", out.log);
+    assert!(s.spool_texts().is_empty());
+    s.set_module_args("debug");
+    let out = s.login(Stack::Probe, &[Reply::Code]);
+    assert_eq!(out.rc, PAM_SUCCESS, "{out:?}");
+}
+
 #[test]
 fn unsafe_secret_file_is_a_service_error() {
     require!(Root, PamWrapper);

@@ -57,7 +57,8 @@ pub fn test_dir() -> tempfile::TempDir {
     dir
 }
 
-/// The module cargo built for this test run. `cargo test` refreshes
+/// The module cargo built for this test run (module/, a dev-dependency, so
+/// `cargo test` builds it). `cargo test` refreshes
 /// target/<profile>/deps/libpam_smsotp.so but not the copy one level up that
 /// `cargo build` makes, so take whichever is newer.
 pub fn module_path() -> PathBuf {
@@ -69,7 +70,7 @@ pub fn module_path() -> PathBuf {
         .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
         .max()
         .map(|(_, p)| p)
-        .expect("libpam_smsotp.so is missing: cargo test builds it with the library")
+        .expect("libpam_smsotp.so is missing: cargo test builds it (module/)")
 }
 
 // The admin CLI as the tests run it: `smsotp --config <the setup's config>`,
