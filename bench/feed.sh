@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # One pamtester login under pam_wrapper, fed its answer on stdin:
-#   BENCH_DIR=DIR bench/feed.sh permit|smsotp|google-authenticator
+#   BENCH_DIR=DIR bench/feed.sh permit|smsotp*|google-authenticator*
 # DIR is the temp dir made by bench/run.sh (service files in DIR/pam.d).
 # FEED_TIME=FILE writes pamtester's max RSS (KB, GNU time %M) to FILE.
 set -euo pipefail
 
-stack=${1:?usage: BENCH_DIR=DIR feed.sh permit|smsotp|google-authenticator}
+stack=${1:?usage: BENCH_DIR=DIR feed.sh permit|smsotp*|google-authenticator*}
 dir=${BENCH_DIR:?BENCH_DIR is not set}
 spool=$dir/spool/outbox.jsonl
 ga_secret=JBSWY3DPEHPK3PXP
@@ -13,13 +13,15 @@ ga_secret=JBSWY3DPEHPK3PXP
 answer() {
     case $stack in
     permit) ;;
-    google-authenticator) oathtool --totp -b "$ga_secret" ;;
+    google-authenticator*) oathtool --totp -b "$ga_secret" ;;
     smsotp*)
         # Wait for the module's write without polling: inotifywait starts while
         # pamtester does (as oathtool does for pam_google_authenticator) and
-        # answers when the spool file is closed after a write.
+        # answers when the spool file is closed after a write. An event is
+        # printed as "." alone: bash reads a pipe one byte per read(2), and
+        # the default event line (the path and the event names) took ~50.
         local i line rest
-        coproc WATCH { exec inotifywait -e close_write -t 5 "$spool" 2>&1; }
+        coproc WATCH { exec inotifywait -e close_write --format . -t 5 "$spool" 2>&1; }
         while read -r -u "${WATCH[0]}" line && [[ $line != "Watches established." ]]; do :; done
         for ((i = 0; i < 5; i++)); do
             # the drained outbox holds this login's SMS alone: its first line;

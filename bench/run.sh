@@ -19,10 +19,16 @@ warmup=3
 . "$root/scripts/multiarch.sh"
 sec=/usr/lib/$multiarch/security
 so=$root/target/release/libpam_smsotp.so
-stacks=(permit smsotp smsotp-redis google-authenticator)
+stacks=(permit smsotp smsotp-redis google-authenticator google-authenticator-defaults)
 
 die() { echo "run.sh: $*" >&2; exit 1; }
 [[ $(id -u) == 0 ]] || die "must run as root"
+# The logins run in a private mount namespace whose /dev has a /dev/log (see
+# private_dev): the machine's own /dev stays as it is.
+if [[ -z ${BENCH_IN_NAMESPACE:-} ]]; then
+    command -v unshare >/dev/null 2>&1 || die "unshare (util-linux) is needed"
+    exec unshare -m --propagation private env BENCH_IN_NAMESPACE=1 "$0" "$@"
+fi
 
 # 1. Tools
 missing=()
@@ -50,7 +56,7 @@ fi
 # 3. Private dir with the three PAM stacks
 dir=$(mktemp -d)
 chmod 0700 "$dir"
-trap 'rm -rf "$dir"' EXIT
+trap 'rm -rf --one-file-system "$dir"' EXIT
 export BENCH_DIR=$dir
 export BENCH_USER=${BENCH_USER:-nobody}
 umask 077
@@ -62,6 +68,8 @@ printf 'auth required %s\n%s\n' "$sec/pam_permit.so" "$account" >"$dir/pam.d/per
 printf 'auth required %s config=%s\n%s\n' "$so" "$dir/pam_smsotp.toml" "$account" >"$dir/pam.d/smsotp"
 printf 'auth required %s secret=%s user=root\n%s\n' "$sec/pam_google_authenticator.so" "$dir/ga_secret" "$account" \
     >"$dir/pam.d/google-authenticator"
+printf 'auth required %s secret=%s user=root\n%s\n' "$sec/pam_google_authenticator.so" "$dir/ga_secret_defaults" "$account" \
+    >"$dir/pam.d/google-authenticator-defaults"
 
 # [limits] and [state] keep a persistent store (if the module gains one) from
 # capping the ~200 sends of a run and from touching /var/lib.
@@ -99,7 +107,49 @@ printf 'user default off\nuser pam on >bench-redis-pw resetkeys ~smsotp:* resetc
 redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$dir" --appendonly yes --appendfsync everysec --save '' \
     --aclfile "$dir/users.acl" --daemonize no --logfile "$dir/redis.log" &
 redis_pid=$!
-trap 'kill "$redis_pid" 2>/dev/null; rm -rf "$dir"' EXIT
+trap 'kill "$redis_pid" 2>/dev/null; rm -rf --one-file-system "$dir"' EXIT
+
+# A syslog socket at /dev/log, read and dropped by a listener (as journald or
+# rsyslog would take the lines): a module that calls syslog(3) where no
+# /dev/log exists falls back to writing to /dev/console, which costs ~1.4 ms
+# a login on a serial console (pam_google_authenticator does; pam_smsotp logs
+# through pam_syslog, which pam_wrapper takes). /dev becomes a tmpfs holding
+# the machine's nodes, bound one by one, and the socket.
+private_dev() {
+    python3 -c '
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+os.chmod(sys.argv[1], 0o666)
+print(flush=True)
+while True:
+    s.recv(65536)' "$dir/log.sock" >"$dir/log.ready" &
+    log_pid=$!
+    for _ in $(seq 100); do [[ -s $dir/log.ready ]] && break; sleep 0.05; done
+    [[ -S $dir/log.sock ]] || die "the syslog listener did not start"
+    mkdir "$dir/olddev"
+    mount --rbind /dev "$dir/olddev"
+    mount -t tmpfs -o mode=755,size=1m tmpfs /dev
+    local entry name
+    for entry in "$dir"/olddev/* "$dir"/olddev/.[!.]*; do
+        [[ -e $entry || -L $entry ]] || continue
+        name=${entry##*/}
+        if [[ -L $entry ]]; then
+            cp -a "$entry" "/dev/$name"
+        elif [[ -d $entry ]]; then
+            mkdir "/dev/$name" && mount --rbind "$entry" "/dev/$name"
+        else
+            touch "/dev/$name" && mount --bind "$entry" "/dev/$name"
+        fi
+    done
+    # the copy of the machine's /dev must not stay under $dir, which is removed
+    umount -l "$dir/olddev" && rmdir "$dir/olddev"
+    rm -f /dev/log
+    touch /dev/log
+    mount --bind "$dir/log.sock" /dev/log
+}
+private_dev
+trap 'kill "$redis_pid" "$log_pid" 2>/dev/null; rm -rf --one-file-system "$dir"' EXIT
 for _ in $(seq 100); do redis-cli -p "$redis_port" --user pam --pass bench-redis-pw --no-auth-warning ping 2>/dev/null | grep -q PONG && break; sleep 0.05; done
 sed -e "s|^dir = .*|dir = \"$dir/state-redis\"\nbackend = \"redis\"\n\n[state.redis]\nurl = \"redis://127.0.0.1:$redis_port/0\"\nusername = \"pam\"\npassword_file = \"$dir/redis.pw\"|" \
     "$dir/pam_smsotp.toml" >"$dir/pam_smsotp-redis.toml"
@@ -108,8 +158,14 @@ mkdir "$dir/state-redis"
 printf 'auth required %s config=%s\n%s\n' "$so" "$dir/pam_smsotp-redis.toml" "$account" >"$dir/pam.d/smsotp-redis"
 
 printf 'JBSWY3DPEHPK3PXP\n" TOTP_AUTH\n' >"$dir/ga_secret"
-chown root:root "$dir/ga_secret"
-chmod 0400 "$dir/ga_secret"
+# As google-authenticator(1) writes it when its recommendations are taken:
+# rate limiting and no reuse of a code, so that every login rewrites the file
+# (a new file, fsync, rename). Put back before each timed login, as
+# pam_smsotp's state is, so that the one code of a 30 s window works again.
+printf 'JBSWY3DPEHPK3PXP\n" RATE_LIMIT 3 30\n" DISALLOW_REUSE\n" TOTP_AUTH\n' >"$dir/ga_secret_defaults.orig"
+cp "$dir/ga_secret_defaults.orig" "$dir/ga_secret_defaults"
+chown root:root "$dir/ga_secret" "$dir/ga_secret_defaults.orig" "$dir/ga_secret_defaults"
+chmod 0400 "$dir/ga_secret" "$dir/ga_secret_defaults.orig" "$dir/ga_secret_defaults"
 
 feed=$root/bench/feed.sh
 spool=$dir/spool/outbox.jsonl
@@ -127,6 +183,12 @@ for s in "${stacks[@]}"; do
     grep -q 'successfully authenticated' <<<"$out" || die "stack $s: unexpected pamtester output: $out"
 done
 check_spool "the check login"
+# What the user's state files hold now (one earlier send, the pinned number)
+# is put back before each timed pam_smsotp login: 200 logins in a minute would
+# otherwise leave a history of 200 sends (the limits above allow 1000) that no
+# real user's state holds, and each login would decode and digest all of it.
+cp -a "$dir/state" "$dir/state-before"
+cp -p "$dir/ga_secret_defaults.orig" "$dir/ga_secret_defaults"
 
 # 4. Timing: all three in one hyperfine run. No shell is needed (-N): the pipe
 # is inside feed.sh, so every command is one exec of the same feeder.
@@ -137,14 +199,18 @@ read -r _ u2 n2 s2 i2 w2 q2 sq2 _ </proc/stat
 total=$(((u2 + n2 + s2 + i2 + w2 + q2 + sq2) - (u1 + n1 + s1 + i1 + w1 + q1 + sq1)))
 idle=$((100 * (i2 - i1) / (total > 0 ? total : 1)))
 hyperfine -N --style basic --warmup "$warmup" --runs "$runs" --export-json "$dir/hyperfine.json" \
+    --prepare true --prepare "cp -p -r $dir/state-before/. $dir/state" --prepare true --prepare true \
+    --prepare "cp -p $dir/ga_secret_defaults.orig $dir/ga_secret_defaults" \
     -n permit "bash $feed permit" \
     -n smsotp "bash $feed smsotp" \
     -n smsotp-redis "bash $feed smsotp-redis" \
-    -n google-authenticator "bash $feed google-authenticator" >&2
+    -n google-authenticator "bash $feed google-authenticator" \
+    -n google-authenticator-defaults "bash $feed google-authenticator-defaults" >&2
 check_spool "the timed logins"
 
 # 5. Max RSS of pamtester, one login per stack
 for s in "${stacks[@]}"; do
+    cp -p "$dir/ga_secret_defaults.orig" "$dir/ga_secret_defaults"
     FEED_TIME=$dir/rss.$s bash "$feed" "$s" >/dev/null 2>&1 || die "stack $s failed its RSS login"
 done
 
@@ -162,9 +228,10 @@ python3 - "$dir" "$runs" "$warmup" "$size" "$stripped" "$versions" "$idle" >"$di
 import json, sys
 d, runs, warmup, size, stripped, versions, idle = sys.argv[1:]
 results = {r["command"]: r for r in json.load(open(f"{d}/hyperfine.json"))["results"]}
-stacks = ["permit", "smsotp", "smsotp-redis", "google-authenticator"]
+stacks = ["permit", "smsotp", "smsotp-redis", "google-authenticator", "google-authenticator-defaults"]
 label = {"permit": "pam_permit", "smsotp": "pam_smsotp", "smsotp-redis": "pam_smsotp (Redis backend)",
-         "google-authenticator": "pam_google_authenticator"}
+         "google-authenticator": "pam_google_authenticator (TOTP only)",
+         "google-authenticator-defaults": "pam_google_authenticator (RATE_LIMIT, DISALLOW_REUSE)"}
 ms = lambda x: x * 1000
 med = {s: ms(results[s]["median"]) for s in stacks}
 rss = {s: int(open(f"{d}/rss.{s}").read().split()[-1]) for s in stacks}
@@ -173,7 +240,7 @@ kb = lambda b: f"{int(b) / 1024:,.0f}"
 
 out = ["<!-- BEGIN GENERATED by bench/run.sh: do not edit by hand -->", "## Results", ""]
 out += [f"Versions: {versions}.  ",
-        f"hyperfine: `--warmup {warmup} --runs {runs}`, one invocation for all four stacks; "
+        f"hyperfine: `--warmup {warmup} --runs {runs}`, one invocation for all {len(stacks)} stacks; "
         f"CPU idle in the second before it: {idle}%.", ""]
 out += ["### Login time (whole pamtester process)", "",
         "| stack | median (ms) | mean ± stddev (ms) | min … max (ms) | median / pam_permit | median − pam_permit (ms) |",
@@ -182,7 +249,9 @@ for s in stacks:
     r = results[s]
     out.append(f"| {label[s]} | {med[s]:.2f} | {ms(r['mean']):.2f} ± {ms(r['stddev']):.2f} | "
                f"{ms(r['min']):.2f} … {ms(r['max']):.2f} | {med[s] / med['permit']:.2f}× | {med[s] - med['permit']:+.2f} |")
-out += ["", f"pam_smsotp / pam_google_authenticator (medians): **{med['smsotp'] / med['google-authenticator']:.2f}×**; "
+out += ["", f"pam_smsotp / pam_google_authenticator (medians): **{med['smsotp'] / med['google-authenticator-defaults']:.2f}×** "
+        f"with its recommended RATE_LIMIT and DISALLOW_REUSE (each login a durable rewrite of its file, as each of "
+        f"pam_smsotp's is), **{med['smsotp'] / med['google-authenticator']:.2f}×** TOTP only (no write); "
         f"the Redis backend adds {med['smsotp-redis'] - med['smsotp']:+.2f} ms to the file backend's login.", ""]
 out += ["### Max RSS of pamtester (one login, `/usr/bin/time -f %M`)", "",
         "| " + " | ".join(label[s] for s in stacks) + " |", "|" + "---:|" * len(stacks),
@@ -208,9 +277,17 @@ writing the SMS to the spool connector and the feeder reading it back (it
 waits on inotify for the spool's write, started while pamtester starts, as
 pam_google_authenticator's feeder forks oathtool), so it is an upper bound on
 the module's own cost. The user logging in (\`nobody\`, \`BENCH_USER\`) exists in the name
-service, as every real login's does. \`pam_smsotp (Redis backend)\` is the same
-module with \`[state] backend = "redis"\` on a local redis-server (AOF, fsync
-every second, an ACL user).
+service, as every real login's does, and has logged in before: before each
+timed login (hyperfine \`--prepare\`, not timed) the state directory is put
+back to what the check login left (one earlier send, the pinned number), so
+200 logins in a minute do not pile up a send history no real user has.
+\`pam_smsotp (Redis backend)\` is the same module with \`[state] backend =
+"redis"\` on a local redis-server (AOF, fsync every second, an ACL user).
+pam_google_authenticator runs twice: TOTP only (it writes nothing), and as
+google-authenticator(1) sets it up when its recommendations are taken
+(\`RATE_LIMIT 3 30\`, \`DISALLOW_REUSE\`: every login rewrites the secret file
+durably, as every pam_smsotp login writes its state), its file put back
+before each timed login as pam_smsotp's state is.
 
 Produced by \`bench/run.sh --write\` (as root) on:
 $machine.
