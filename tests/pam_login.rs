@@ -323,6 +323,25 @@ fn a_panic_in_the_module_is_a_silent_service_error_and_the_host_lives_on() {
     assert_eq!(out.rc, PAM_SUCCESS, "{out:?}");
 }
 
+/// What sshd and sudo load with the module: libpam, libc and the dynamic
+/// loader (the unwinder is linked in, module/build.rs), so no other library's
+/// constructor runs in them (libgcc_s's asked the CPU for its features).
+#[test]
+fn the_module_needs_libpam_libc_and_the_loader_only() {
+    require!(Programs(&["readelf"]));
+    let out = std::process::Command::new("readelf").arg("-d").arg(module_path()).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let needed: Vec<&str> =
+        text.lines().filter(|l| l.contains("(NEEDED)")).filter_map(|l| l.split('[').nth(1)?.split(']').next()).collect();
+    assert!(!needed.is_empty(), "{text}");
+    // elsewhere than x86_64 the module is linked with libgcc_s as rustc does
+    let unwinder_linked_in = cfg!(target_arch = "x86_64");
+    for lib in &needed {
+        let expected = lib.starts_with("libpam.so") || lib.starts_with("libc.so") || lib.starts_with("ld-linux");
+        assert!(expected || (!unwinder_linked_in && lib.starts_with("libgcc_s")), "{lib} in {needed:?}");
+    }
+}
+
 #[test]
 fn unsafe_secret_file_is_a_service_error() {
     require!(Root, PamWrapper);
