@@ -337,7 +337,10 @@ pam_google_authenticator runs twice: TOTP only (it writes nothing), and as
 google-authenticator(1) sets it up when its recommendations are taken
 (\`RATE_LIMIT 3 30\`, \`DISALLOW_REUSE\`: every login rewrites the secret file
 durably, as every pam_smsotp login writes its state), its file put back
-before each timed login as pam_smsotp's state is.
+before each timed login as pam_smsotp's state is. The logins run in a
+private mount namespace whose \`/dev/log\` is a socket read by a listener, as
+journald's is on a real machine (this one has none: a module's syslog(3)
+then writes to the serial console, ~1.4 ms).
 
 Produced by \`bench/run.sh --write\` (as root) on:
 $machine.
