@@ -46,6 +46,11 @@ impl<'de> serde::Deserialize<'de> for Secret {
 }
 
 pub fn check_secure_file(path: &Path, file: &File) -> Result<(), ConfigError> {
+    checked_size(path, file).map(|_| ())
+}
+
+/// `check_secure_file`, giving the file's size.
+fn checked_size(path: &Path, file: &File) -> Result<u64, ConfigError> {
     let meta = file.metadata().map_err(|e| unreadable(path, &e))?;
     if !meta.is_file() {
         return Err(insecure_file(path, "not a regular file"));
@@ -59,15 +64,16 @@ pub fn check_secure_file(path: &Path, file: &File) -> Result<(), ConfigError> {
     if meta.len() > MAX_FILE_BYTES {
         return Err(insecure_file(path, "larger than 64 MiB"));
     }
-    Ok(())
+    Ok(meta.len())
 }
 
 /// Open `path`, check it is trustworthy on the opened descriptor, and read its
 /// bytes (the size is checked again while reading: the file may grow).
 pub fn read_secure_bytes(path: &Path) -> Result<Vec<u8>, ConfigError> {
     let file = File::open(path).map_err(|e| unreadable(path, &e))?;
-    check_secure_file(path, &file)?;
-    let mut bytes = Vec::new();
+    let size = checked_size(path, &file)?;
+    // room for the whole file and the read that finds its end: two reads, not one per doubling
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0).saturating_add(1));
     file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes).map_err(|e| unreadable(path, &e))?;
     if bytes.len() as u64 > MAX_FILE_BYTES {
         return Err(insecure_file(path, "larger than 64 MiB"));

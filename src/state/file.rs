@@ -75,10 +75,14 @@ impl StateDir {
     /// directory owned by root and not writable by group or others.
     pub fn open(dir: &Path) -> Result<StateDir, StoreError> {
         let insecure = |why: String| StoreError::InsecureDirectory(dir.display().to_string(), why);
-        if !dir.exists() {
-            DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| insecure(format!("cannot create it: {e}")))?;
-        }
-        let meta = std::fs::symlink_metadata(dir).map_err(|e| insecure(e.to_string()))?;
+        let meta = match std::fs::symlink_metadata(dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| insecure(format!("cannot create it: {e}")))?;
+                std::fs::symlink_metadata(dir)
+            }
+            other => other,
+        };
+        let meta = meta.map_err(|e| insecure(e.to_string()))?;
         if !meta.file_type().is_dir() {
             return Err(insecure("not a directory (a symlink is not accepted)".into()));
         }
