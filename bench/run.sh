@@ -113,8 +113,8 @@ trap 'kill "$redis_pid" 2>/dev/null; rm -rf --one-file-system "$dir"' EXIT
 # rsyslog would take the lines): a module that calls syslog(3) where no
 # /dev/log exists falls back to writing to /dev/console, which costs ~1.4 ms
 # a login on a serial console (pam_google_authenticator does; pam_smsotp logs
-# through pam_syslog, which pam_wrapper takes). /dev becomes a tmpfs holding
-# the machine's nodes, bound one by one, and the socket.
+# through pam_syslog, which pam_wrapper takes). /dev becomes the end-to-end
+# tests' small tmpfs (tests/support/private-dev.sh) with the socket.
 private_dev() {
     python3 -c '
 import os, socket, sys
@@ -127,26 +127,7 @@ while True:
     log_pid=$!
     for _ in $(seq 100); do [[ -s $dir/log.ready ]] && break; sleep 0.05; done
     [[ -S $dir/log.sock ]] || die "the syslog listener did not start"
-    mkdir "$dir/olddev"
-    mount --rbind /dev "$dir/olddev"
-    mount -t tmpfs -o mode=755,size=1m tmpfs /dev
-    local entry name
-    for entry in "$dir"/olddev/* "$dir"/olddev/.[!.]*; do
-        [[ -e $entry || -L $entry ]] || continue
-        name=${entry##*/}
-        if [[ -L $entry ]]; then
-            cp -a "$entry" "/dev/$name"
-        elif [[ -d $entry ]]; then
-            mkdir "/dev/$name" && mount --rbind "$entry" "/dev/$name"
-        else
-            touch "/dev/$name" && mount --bind "$entry" "/dev/$name"
-        fi
-    done
-    # the copy of the machine's /dev must not stay under $dir, which is removed
-    umount -l "$dir/olddev" && rmdir "$dir/olddev"
-    rm -f /dev/log
-    touch /dev/log
-    mount --bind "$dir/log.sock" /dev/log
+    sh "$root/tests/support/private-dev.sh" "$dir"
 }
 private_dev
 trap 'kill "$redis_pid" "$log_pid" 2>/dev/null; rm -rf --one-file-system "$dir"' EXIT

@@ -22,23 +22,6 @@ for f in wtmp btmp lastlog; do
   if [ -e "/var/log/$f" ] && [ -e "$R/var/$f" ]; then mount --bind "$R/var/$f" "/var/log/$f"; fi
 done
 if [ -S "$R/log.sock" ]; then
-  mkdir -p "$R/olddev"
-  mount --bind /dev "$R/olddev"
-  mount -t tmpfs -o mode=755,size=1m tmpfs /dev
-  for n in null zero full random urandom tty; do
-    touch "/dev/$n"
-    mount --bind "$R/olddev/$n" "/dev/$n"
-  done
-  mkdir /dev/pts /dev/shm
-  mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts /dev/pts
-  ln -s pts/ptmx /dev/ptmx
-  mount -t tmpfs -o mode=1777,size=1m tmpfs /dev/shm
-  ln -s /proc/self/fd /dev/fd
-  ln -s /proc/self/fd/0 /dev/stdin
-  ln -s /proc/self/fd/1 /dev/stdout
-  ln -s /proc/self/fd/2 /dev/stderr
-  touch /dev/log
-  mount --bind "$R/log.sock" /dev/log
-  umount -l "$R/olddev"
+  sh "$(dirname "$0")/private-dev.sh" "$R"
 fi
 exec "$@"
