@@ -342,6 +342,32 @@ fn the_module_needs_libpam_libc_and_the_loader_only() {
     }
 }
 
+/// A caller's small RLIMIT_FSIZE (sudo's and su's callers choose it): a limit
+/// that holds the state lets the logins through (the redo records are padded
+/// to whole pages only up to it), and a write past it (here the spool's)
+/// fails with EFBIG instead of ending the host with SIGXFSZ, whose default a
+/// C host keeps.
+#[test]
+fn a_small_file_size_limit_neither_fails_the_state_nor_kills_the_host() {
+    require!(Root, PamWrapper);
+    let mut s = Setup::new("");
+    s.prefix = ["prlimit", "--fsize=1024", "--"].map(String::from).to_vec();
+    let login = |s: &Setup| s.login_as(USER, Stack::Probe, &[Reply::Code], &["--sigxfsz-default"], |s| s.spool_texts());
+    // both record files in use by the third login
+    for n in 1..=3 {
+        let out = login(&s);
+        assert_eq!(out.rc, PAM_SUCCESS, "login {n}: {out:?}");
+    }
+    // the outbox grown past the limit with copies of its last line
+    let text = std::fs::read_to_string(&s.spool).unwrap();
+    let last = format!("{}\n", text.lines().last().unwrap());
+    std::fs::write(&s.spool, last.repeat(1100 / last.len() + 1)).unwrap();
+    let sent = s.spool_texts().len();
+    let out = login(&s);
+    assert_eq!(out.rc, PAM_AUTHINFO_UNAVAIL, "the spool cannot grow: no SMS, and the host lives: {out:?}");
+    assert_eq!(s.spool_texts().len(), sent);
+}
+
 #[test]
 fn unsafe_secret_file_is_a_service_error() {
     require!(Root, PamWrapper);

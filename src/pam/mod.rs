@@ -33,7 +33,7 @@ pam::pam_hooks!(SmsOtp);
 
 impl PamHooks for SmsOtp {
     fn sm_authenticate(pamh: &mut PamHandle, args: Vec<&CStr>, flags: PamFlag) -> PamResultCode {
-        let _sigpipe = crate::sys::signals::BlockedSigpipe::block();
+        let _write_signals = crate::sys::signals::BlockedWriteSignals::block();
         quietly(|| authenticate(pamh, &args, flags))
     }
 

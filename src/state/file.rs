@@ -391,12 +391,16 @@ fn put(file: &File, bytes: &[u8]) -> std::io::Result<()> {
 
 /// Write a redo record durably at the start of its file, padded to whole
 /// pages and never truncating: a flush of data alone, with no size change to
-/// write (the header says where the record ends).
+/// write (the header says where the record ends). The padding stops at the
+/// caller's RLIMIT_FSIZE: a limit that holds the record must not fail it.
 fn put_record(file: &File, record: &[u8]) -> std::io::Result<()> {
     const PAGE: usize = 4096;
-    let mut padded = Vec::with_capacity(record.len().div_ceil(PAGE) * PAGE);
+    let limit = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_FSIZE)
+        .map_or(usize::MAX, |(soft, _)| usize::try_from(soft).unwrap_or(usize::MAX));
+    let len = (record.len().div_ceil(PAGE) * PAGE).min(limit.max(record.len()));
+    let mut padded = Vec::with_capacity(len);
     padded.extend_from_slice(record);
-    padded.resize(record.len().div_ceil(PAGE) * PAGE, 0);
+    padded.resize(len, 0);
     file.write_all_at(&padded, 0)?;
     file.sync_data()
 }

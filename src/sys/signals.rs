@@ -29,39 +29,47 @@ impl Drop for DefaultSigchld {
     }
 }
 
-/// While alive, SIGPIPE is blocked in this thread; one raised by our own writes
-/// is taken off the pending set on drop, so it never reaches the host. (std's
-/// sockets already write with MSG_NOSIGNAL; this covers every other write.)
-pub struct BlockedSigpipe {
+/// While alive, SIGPIPE and SIGXFSZ are blocked in this thread, so that a
+/// write of ours to a closed pipe or socket, or past the caller's
+/// RLIMIT_FSIZE (a sudo or su caller sets it), fails with EPIPE or EFBIG
+/// instead of ending the host; one raised meanwhile is taken off the pending
+/// set on drop, so it never reaches the host. (std's sockets already write
+/// with MSG_NOSIGNAL; this covers every other write.)
+pub struct BlockedWriteSignals {
     previous_mask: Option<SigSet>,
-    was_pending: bool,
+    /// Those of the signals that were pending before: the host's, left alone.
+    was_pending: Vec<Signal>,
 }
 
-impl BlockedSigpipe {
-    pub fn block() -> BlockedSigpipe {
-        let was_pending = pending_sigpipe();
-        let mut only_pipe = SigSet::empty();
-        only_pipe.add(Signal::SIGPIPE);
+const WRITE_SIGNALS: [Signal; 2] = [Signal::SIGPIPE, Signal::SIGXFSZ];
+
+impl BlockedWriteSignals {
+    pub fn block() -> BlockedWriteSignals {
+        let was_pending = WRITE_SIGNALS.into_iter().filter(|&s| pending(s)).collect();
+        let mut set = SigSet::empty();
+        WRITE_SIGNALS.into_iter().for_each(|s| set.add(s));
         let mut previous = SigSet::empty();
-        let previous_mask = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&only_pipe), Some(&mut previous)).ok().map(|()| previous);
-        BlockedSigpipe { previous_mask, was_pending }
+        let previous_mask = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut previous)).ok().map(|()| previous);
+        BlockedWriteSignals { previous_mask, was_pending }
     }
 }
 
-fn pending_sigpipe() -> bool {
+fn pending(signal: Signal) -> bool {
     let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
     // SAFETY: sigpending fills the set it is given; it is read only on success.
-    unsafe { libc::sigpending(set.as_mut_ptr()) == 0 && libc::sigismember(set.as_ptr(), libc::SIGPIPE) == 1 }
+    unsafe { libc::sigpending(set.as_mut_ptr()) == 0 && libc::sigismember(set.as_ptr(), signal as libc::c_int) == 1 }
 }
 
-impl Drop for BlockedSigpipe {
+impl Drop for BlockedWriteSignals {
     fn drop(&mut self) {
         let Some(previous) = &self.previous_mask else { return };
-        if !self.was_pending && !previous.contains(Signal::SIGPIPE) && pending_sigpipe() {
-            let mut only_pipe = SigSet::empty();
-            only_pipe.add(Signal::SIGPIPE);
-            // blocked and pending: sigwait returns at once and clears it
-            let _ = only_pipe.wait();
+        for signal in WRITE_SIGNALS {
+            if !self.was_pending.contains(&signal) && !previous.contains(signal) && pending(signal) {
+                let mut only = SigSet::empty();
+                only.add(signal);
+                // blocked and pending: sigwait returns at once and clears it
+                let _ = only.wait();
+            }
         }
         let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(previous), None);
     }
@@ -72,18 +80,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_sigpipe_raised_while_blocked_never_reaches_the_process() {
-        // SAFETY: SIG_DFL for SIGPIPE in this test thread's process; a SIGPIPE
-        // that escaped the guard would end the test binary, which is the failure.
-        let old = unsafe { nix::sys::signal::signal(Signal::SIGPIPE, SigHandler::SigDfl) }.unwrap();
-        {
-            let _guard = BlockedSigpipe::block();
-            nix::sys::signal::raise(Signal::SIGPIPE).unwrap(); // to this thread
-            assert!(pending_sigpipe());
+    fn a_sigpipe_or_sigxfsz_raised_while_blocked_never_reaches_the_process() {
+        for signal in WRITE_SIGNALS {
+            // SAFETY: SIG_DFL for the signal in this test process; one that
+            // escaped the guard would end the test binary, which is the failure.
+            let old = unsafe { nix::sys::signal::signal(signal, SigHandler::SigDfl) }.unwrap();
+            {
+                let _guard = BlockedWriteSignals::block();
+                nix::sys::signal::raise(signal).unwrap(); // to this thread
+                assert!(pending(signal), "{signal:?}");
+            }
+            assert!(!pending(signal), "{signal:?}");
+            // SAFETY: puts back what the test harness had.
+            unsafe { nix::sys::signal::signal(signal, old) }.unwrap();
         }
-        assert!(!pending_sigpipe());
-        // SAFETY: puts back what the test harness had.
-        unsafe { nix::sys::signal::signal(Signal::SIGPIPE, old) }.unwrap();
     }
 
     #[test]

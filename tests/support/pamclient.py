@@ -94,10 +94,15 @@ def main():
     p.add_argument("--code-file", help="where the SMS texts arrive, one per line")
     p.add_argument("--sigpipe-default", action="store_true",
                    help="SIGPIPE at its default (death), as in a C host; Python ignores it")
+    p.add_argument("--sigxfsz-default", action="store_true",
+                   help="SIGXFSZ at its default (death), as in a C host; Python ignores it")
     a = p.parse_args()
     if a.sigpipe_default:
         import signal
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    if a.sigxfsz_default:
+        import signal
+        signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
     if a.cycles:
         return cycles(a)
     conv = PamConv(CONV(conversation), None)
