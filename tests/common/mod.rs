@@ -25,7 +25,7 @@ pub mod wrapper;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -49,12 +49,28 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
-/// A private (0700) directory for one test, outside /tmp (which each login
-/// replaces with its own) under cargo's target/tmp.
+/// A private (0700) directory for one test, under `test_base()`.
 pub fn test_dir() -> tempfile::TempDir {
-    let dir = tempfile::Builder::new().prefix("smsotp-").tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
+    let dir = tempfile::Builder::new().prefix("smsotp-").tempdir_in(test_base()).expect("tempdir");
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).expect("chmod");
     dir
+}
+
+/// Where the tests' directories go: cargo's target/tmp, unless a directory
+/// above it is not searchable by other users (a checkout under a 0700
+/// `mktemp -d`); then /tmp/smsotp-tests. Tests run programs as other users
+/// (sshd's and smsotp-dlrd's unprivileged processes, a non-root PAM caller)
+/// that must reach the files a test makes readable to them.
+pub fn test_base() -> PathBuf {
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let searchable = target.ancestors().all(|d| std::fs::metadata(d).is_ok_and(|m| m.permissions().mode() & 0o001 != 0));
+    if searchable {
+        return target.to_path_buf();
+    }
+    let base = Path::new("/tmp/smsotp-tests");
+    // 0711: others may pass through to a test's directory, not list them
+    let _ = std::fs::DirBuilder::new().mode(0o711).create(base);
+    base.to_path_buf()
 }
 
 /// The module cargo built for this test run (module/, a dev-dependency, so

@@ -32,11 +32,7 @@ const START_WAIT: Duration = Duration::from_secs(10);
 /// or has ended, or 10 s passed.
 pub fn spawn(cmd: &mut Command) -> Child {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let ready = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
-        "pamclient-ready.{}.{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ));
+    let ready = super::test_base().join(format!("pamclient-ready.{}.{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
     std::fs::write(&ready, "").expect("the client's ready file");
     std::fs::set_permissions(&ready, std::fs::Permissions::from_mode(0o666)).expect("chmod the ready file");
     cmd.env("PAMCLIENT_READY", &ready);
