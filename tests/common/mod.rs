@@ -73,6 +73,42 @@ pub fn test_base() -> PathBuf {
     base.to_path_buf()
 }
 
+/// `path`, or when the checkout is not searchable by other users (see
+/// `test_base`) a hard link to it (a copy across file systems) in
+/// /tmp/smsotp-tests: for a file a process of another user must open (the
+/// module, the PAM client script).
+pub fn reachable_by_others(path: &Path) -> PathBuf {
+    let base = test_base();
+    if base == Path::new(env!("CARGO_TARGET_TMPDIR")) {
+        return path.to_path_buf();
+    }
+    use std::os::unix::fs::MetadataExt;
+    let source = std::fs::metadata(path).expect("the file to reach");
+    let name = path.file_name().expect("a file name").to_string_lossy().into_owned();
+    // named after the file's inode and modification time (a link changes its ctime): a rebuilt module gets a new place
+    let place = base.join(format!("{}.{}.{}-{name}", source.ino(), source.mtime(), source.mtime_nsec()));
+    if place.exists() {
+        return place;
+    }
+    // those of earlier builds, a day old, go (a link keeps its old file's blocks)
+    let day_old =
+        |e: &std::fs::DirEntry| e.metadata().is_ok_and(|m| m.modified().is_ok_and(|t| t.elapsed().is_ok_and(|a| a.as_secs() > 86_400)));
+    for old in std::fs::read_dir(&base).into_iter().flatten().flatten() {
+        if old.file_name().to_string_lossy().ends_with(&format!("-{name}")) && day_old(&old) {
+            let _ = std::fs::remove_file(old.path());
+        }
+    }
+    // linked (or copied) under a name of this process's, then renamed into place
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let temp = base.join(format!(".{}.{}.{name}", std::process::id(), NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
+    let _ = std::fs::remove_file(&temp);
+    if std::fs::hard_link(path, &temp).is_err() {
+        std::fs::copy(path, &temp).expect("copy for other users");
+    }
+    std::fs::rename(&temp, &place).expect("rename into place");
+    place
+}
+
 /// The module cargo built for this test run (module/, a dev-dependency, so
 /// `cargo test` builds it). `cargo test` refreshes
 /// target/<profile>/deps/libpam_smsotp.so but not the copy one level up that
@@ -85,7 +121,7 @@ pub fn module_path() -> PathBuf {
         .into_iter()
         .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
         .max()
-        .map(|(_, p)| p)
+        .map(|(_, p)| reachable_by_others(&p))
         .expect("libpam_smsotp.so is missing: cargo test builds it (module/)")
 }
 
@@ -345,7 +381,7 @@ impl Setup {
             Stack::PasswordThenSms => "smsotp-test",
             Stack::Probe => "smsotp-probe",
         };
-        let client = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/pamclient.py");
+        let client = reachable_by_others(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/pamclient.py"));
         let python = if Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" };
         // pam_wrapper is preloaded into the client alone: in a prefix (strace,
         // unshare, sh) its constructor would set up a /tmp/pam.X of its own
